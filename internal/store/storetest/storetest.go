@@ -1,0 +1,52 @@
+// Package storetest is the conformance suite of the storage contract: the
+// behaviour every backend of package store must show, written once and run by
+// each backend's tests (store/sqlite, store/postgres). It also holds Crash, the
+// kill -9 test of a backend's commit protocol.
+//
+// storetest imports store, seal (to write real envelopes in Crash) and test
+// libraries; it must not import a backend or a domain package.
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/store"
+)
+
+// Run runs the conformance suite. newStore must return a fresh, migrated,
+// empty store and register its cleanup with t; cases run in parallel, each on
+// its own store.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Run("Settings", func(t *testing.T) { testSettings(t, newStore) })
+	t.Run("Secrets", func(t *testing.T) { testSecrets(t, newStore) })
+}
+
+// testCase is one named case of a suite; each gets a store of its own.
+type testCase struct {
+	name string
+	run  func(t *testing.T, s store.Store)
+}
+
+// runCases runs cases in parallel, each on a fresh store.
+func runCases(t *testing.T, newStore func(t *testing.T) store.Store, cases []testCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, newStore(t))
+		})
+	}
+}
+
+// baseTime is a fixed instant with nanoseconds and a non-UTC zone, so that
+// every case also exercises the store's time normalisation.
+func baseTime() time.Time {
+	return time.Date(2025, time.March, 4, 5, 6, 7, 123456789, time.FixedZone("CET", 60*60))
+}
+
+// version returns the i-th 32-hex-digit version; versions sort by i.
+func version(i int) string {
+	return fmt.Sprintf("%032x", i)
+}
