@@ -1,0 +1,42 @@
+package httpapi
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func newTestServer(t *testing.T, opts Options) *Server {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	return New(opts)
+}
+
+// TestRoutesDeclareActions walks the route table: deny by default means a route
+// without an action must not exist.
+func TestRoutesDeclareActions(t *testing.T) {
+	s := newTestServer(t, Options{})
+	seen := map[string]bool{}
+	for _, rt := range s.routes() {
+		if rt.action == "" {
+			t.Errorf("route %q declares no action", rt.pattern)
+		}
+		if rt.action != ActionPublic && !strings.Contains(string(rt.action), "/") {
+			t.Errorf("route %q action %q is not of the form provider/resource/verb", rt.pattern, rt.action)
+		}
+		if rt.handle == nil {
+			t.Errorf("route %q has no handler", rt.pattern)
+		}
+		if seen[rt.pattern] {
+			t.Errorf("route %q is declared twice", rt.pattern)
+		}
+		seen[rt.pattern] = true
+	}
+}

@@ -1,0 +1,67 @@
+// Package httpapi is Latchkey's HTTPS surface: the route table, the middleware
+// every request passes (request id, panic recovery, metrics, logging), and the one
+// place where an error's Kind becomes a status code and a body (errors.go).
+//
+// httpapi is an adapter: it imports domain packages and internal/errs, never a
+// storage backend. Handlers stay thin: decode, call one domain method, encode.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options configure a Server. Logger and Registry are required.
+type Options struct {
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	// Ready reports whether the server can serve requests (the store answers);
+	// /readyz calls it with a short deadline. Nil means always ready.
+	Ready func(ctx context.Context) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves every surface of Latchkey on one listener. It is safe for
+// concurrent use once built.
+type Server struct {
+	log            *slog.Logger
+	ready          func(ctx context.Context) error
+	now            func() time.Time
+	metrics        *httpMetrics
+	metricsHandler http.Handler
+	mux            *http.ServeMux
+}
+
+// New builds a Server and its routes.
+func New(opts Options) *Server {
+	s := &Server{
+		log:            opts.Logger,
+		ready:          opts.Ready,
+		now:            opts.Now,
+		metrics:        newHTTPMetrics(opts.Registry),
+		metricsHandler: promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
+		mux:            http.NewServeMux(),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.ready == nil {
+		s.ready = func(context.Context) error { return nil }
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	return s
+}
+
+// ServeHTTP dispatches a request through the route table.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
