@@ -1,0 +1,132 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// TestConfigPrecedence: defaults, then file, then environment, then flags.
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "latchkey.yaml")
+	if err := os.WriteFile(file, []byte("addr: 127.0.0.1:1001\nlog_level: debug\ndatabase: sqlite:/file.db\nshutdown_timeout: 3s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		env   map[string]string
+		flags []string
+		want  func(c Config) string // "" when right, else what is wrong
+	}{
+		{"defaults only", nil, nil, func(c Config) string {
+			return expect(c.Addr == ":8443" && c.LogLevel == "info" && c.ShutdownTimeout == 15*time.Second, c)
+		}},
+		{"file over defaults", map[string]string{"LATCHKEY_CONFIG": file}, nil, func(c Config) string {
+			return expect(c.Addr == "127.0.0.1:1001" && c.LogLevel == "debug" && c.Database == "sqlite:/file.db" && c.ShutdownTimeout == 3*time.Second && c.LogFormat == "text", c)
+		}},
+		{"env over file", map[string]string{"LATCHKEY_CONFIG": file, "LATCHKEY_ADDR": "127.0.0.1:1002", "LATCHKEY_SHUTDOWN_TIMEOUT": "4s"}, nil, func(c Config) string {
+			return expect(c.Addr == "127.0.0.1:1002" && c.LogLevel == "debug" && c.ShutdownTimeout == 4*time.Second, c)
+		}},
+		{"flags over env", map[string]string{"LATCHKEY_CONFIG": file, "LATCHKEY_ADDR": "127.0.0.1:1002"}, []string{"--addr", "127.0.0.1:1003", "--log-level", "warn"}, func(c Config) string {
+			return expect(c.Addr == "127.0.0.1:1003" && c.LogLevel == "warn" && c.Database == "sqlite:/file.db", c)
+		}},
+		{"--config flag over LATCHKEY_CONFIG", map[string]string{"LATCHKEY_CONFIG": "/nonexistent.yaml"}, []string{"--config", file}, func(c Config) string {
+			return expect(c.Addr == "127.0.0.1:1001", c)
+		}},
+		{"master key from env only", map[string]string{"LATCHKEY_MASTER_KEY": "k"}, nil, func(c Config) string {
+			return expect(c.MasterKey == "k" && !strings.Contains(c.String(), "k ") && strings.Contains(c.String(), "master_key=[REDACTED]"), c)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			addFlags(fs, serveDefaults())
+			if err := fs.Parse(tc.flags); err != nil {
+				t.Fatal(err)
+			}
+			c, err := loadConfig(serveDefaults(), fs, func(k string) string { return tc.env[k] })
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if msg := tc.want(c); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+func expect(ok bool, c Config) string {
+	if ok {
+		return ""
+	}
+	return "unexpected config: " + c.String()
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	unknownKey := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknownKey, []byte("adress: :1\n"), 0o600)
+	badYAML := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badYAML, []byte("addr: [\n"), 0o600)
+	tests := []struct {
+		name  string
+		env   map[string]string
+		flags []string
+		want  []string // substrings of the error
+	}{
+		{"missing file", map[string]string{"LATCHKEY_CONFIG": filepath.Join(dir, "none.yaml")}, nil, []string{"config file", "none.yaml", "--config"}},
+		{"unknown key in file", map[string]string{"LATCHKEY_CONFIG": unknownKey}, nil, []string{"adress", "the keys are addr, data"}},
+		{"broken YAML", map[string]string{"LATCHKEY_CONFIG": badYAML}, nil, []string{"bad.yaml"}},
+		{"bad duration in env", map[string]string{"LATCHKEY_SHUTDOWN_TIMEOUT": "soon"}, nil, []string{"LATCHKEY_SHUTDOWN_TIMEOUT", `"soon" is not a duration`}},
+		{"bad duration flag", nil, []string{"--shutdown-timeout", "10"}, []string{"--shutdown-timeout", `"10" is not a duration`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			addFlags(fs, serveDefaults())
+			if err := fs.Parse(tc.flags); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(serveDefaults(), fs, func(k string) string { return tc.env[k] })
+			if err == nil {
+				t.Fatal("loadConfig succeeded, want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := Config{Addr: "nowhere", LogFormat: "xml", LogLevel: "loud", TLSCert: "c.pem", ShutdownTimeout: 0}
+	err := c.validate()
+	if err == nil {
+		t.Fatal("validate accepted a bad config")
+	}
+	for _, w := range []string{`addr "nowhere"`, `log_format "xml"`, `log_level "loud"`, "tls_cert and tls_key go together", "shutdown_timeout", "no database"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("validate error lacks %q:\n%v", w, err)
+		}
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://app:s3cret@db:5432/latchkey?sslmode=require", "postgres://app:xxxxx@db:5432/latchkey?sslmode=require"},
+		{"postgres://db/latchkey", "postgres://db/latchkey"},
+		{"sqlite:/var/lib/latchkey.db", "sqlite:/var/lib/latchkey.db"},
+		{"post gres://a:s3cret@%zz", "[REDACTED]"},
+	}
+	for _, tc := range tests {
+		if got := redactDSN(tc.in); got != tc.want {
+			t.Errorf("redactDSN(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchkey/latchkey/internal/devmode"
+	"github.com/latchkey/latchkey/internal/install"
+)
+
+func devDefaults() Config {
+	return Config{
+		Addr:            "127.0.0.1:8443",
+		Data:            ".latchkey",
+		LogFormat:       "text",
+		LogLevel:        "info",
+		ShutdownTimeout: 5 * time.Second,
+	}
+}
+
+func newDevCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Start a development server with everything it needs, in ./.latchkey",
+		Long: `Start Latchkey in development mode. On first start it creates, in the data folder
+(./.latchkey unless --data): a development CA and a server certificate for 127.0.0.1, ::1,
+localhost and *.vault.localhost; a master key; a SQLite database; and the tenant. It writes
+dev.json there for tools and tests. Later starts reuse all of it.
+
+Dev mode keeps its master key and CA key on disk beside the data: never use it for real secrets.`,
+		Args: cobra.NoArgs,
+	}
+	addFlags(cmd.Flags(), devDefaults())
+	cmd.RunE = runE(func(cmd *cobra.Command, _ []string) error {
+		c, err := loadConfig(devDefaults(), cmd.Flags(), e.getenv)
+		if err != nil {
+			return err
+		}
+		if err := c.validate(); err != nil {
+			return err
+		}
+		dir, err := devmode.EnsureDir(c.Data)
+		if err != nil {
+			return err
+		}
+		c.Data = dir
+		caPath := c.TLSCert // with --tls-cert, clients trust that certificate itself
+		if c.TLSCert == "" {
+			certs, err := devmode.EnsureCerts(dir, time.Now())
+			if err != nil {
+				return err
+			}
+			c.TLSCert, c.TLSKey, caPath = certs.Cert, certs.Key, certs.CA
+		}
+		if c.MasterKey == "" && c.MasterKeyFile == "" {
+			path, created, err := devmode.EnsureMasterKey(dir)
+			if err != nil {
+				return err
+			}
+			c.MasterKeyFile = path
+			if created {
+				fmt.Fprintf(e.stderr, "WARNING: generated a development master key in %s.\nWARNING: dev keys sit beside the data they protect: they are NOT for production secrets.\n", path)
+			}
+		}
+		return runServer(cmd.Context(), c, e, func(addr net.Addr, inst install.Installation) error {
+			return announceDev(e, dir, caPath, addr, inst)
+		})
+	})
+	return cmd
+}
+
+// announceDev writes dev.json and tells the person at the terminal where things are.
+func announceDev(e *env, dir, caPath string, addr net.Addr, inst install.Installation) error {
+	base := "https://" + dialable(addr)
+	info := devmode.Info{URL: base, CACert: caPath, TenantID: inst.TenantID, AuthorityHost: base + "/"}
+	path, err := devmode.WriteInfo(dir, info)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, `
+Latchkey dev server is running.
+
+  URL       %s
+  Tenant    %s
+  dev.json  %s
+  CA        %s
+            curl --cacert %s %s/healthz
+            Go and most tools: export SSL_CERT_FILE=%s
+
+Dev mode is for development only. Press Ctrl+C to stop.
+`, info.URL, info.TenantID, path, info.CACert, info.CACert, info.URL, info.CACert)
+	return nil
+}
+
+// dialable turns a listener address into one a client can dial: a wildcard host
+// becomes the loopback address.
+func dialable(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
