@@ -108,7 +108,8 @@ func KindOf(err error) Kind {
 	return Internal
 }
 
-// Is reports whether err carries an *Error of kind k.
+// Is reports whether KindOf(err) is k. A non-nil error that carries no *Error
+// counts as Internal; a nil error is of no kind.
 func Is(err error, k Kind) bool {
 	return err != nil && KindOf(err) == k
 }
