@@ -123,6 +123,8 @@ func TestRedactDSN(t *testing.T) {
 		{"postgres://db/latchkey", "postgres://db/latchkey"},
 		{"sqlite:/var/lib/latchkey.db", "sqlite:/var/lib/latchkey.db"},
 		{"post gres://a:s3cret@%zz", "[REDACTED]"},
+		{"host=db password=hunter2 dbname=x", "host=db password=xxxxx dbname=x"},
+		{"host=db password='hun ter2' dbname=x", "host=db password=xxxxx dbname=x"},
 	}
 	for _, tc := range tests {
 		if got := redactDSN(tc.in); got != tc.want {

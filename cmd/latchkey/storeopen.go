@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/latchkey/latchkey/internal/store"
@@ -51,8 +52,9 @@ func splitDatabase(c Config) (kind, target string) {
 	switch {
 	case d == "":
 		return "sqlite", filepath.Join(c.Data, "latchkey.db")
-	case strings.HasPrefix(d, "postgres://"), strings.HasPrefix(d, "postgresql://"):
-		return "postgres", d
+	case strings.HasPrefix(d, "postgres://"), strings.HasPrefix(d, "postgresql://"),
+		!strings.Contains(d, "://") && (strings.Contains(d, "host=") || strings.Contains(d, "dbname=")):
+		return "postgres", d // URL or keyword/value DSN
 	case strings.HasPrefix(d, "sqlite:"):
 		return "sqlite", strings.TrimPrefix(strings.TrimPrefix(d, "sqlite:"), "//")
 	}
@@ -68,8 +70,14 @@ func storeKind(c Config) string {
 	return kind
 }
 
-// redactDSN hides the password of a database URL.
+// redactDSN hides the password of a database URL or keyword/value DSN.
 func redactDSN(dsn string) string {
+	if !strings.Contains(dsn, "://") {
+		if strings.Contains(dsn, "password") {
+			return keywordPassword.ReplaceAllString(dsn, "password=xxxxx")
+		}
+		return dsn
+	}
 	u, err := url.Parse(dsn)
 	if err != nil || u.User == nil {
 		if strings.Contains(dsn, "@") {
@@ -82,3 +90,6 @@ func redactDSN(dsn string) string {
 	}
 	return u.String()
 }
+
+// keywordPassword finds the password of a keyword/value DSN, quoted or not.
+var keywordPassword = regexp.MustCompile(`password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
