@@ -31,6 +31,9 @@ var ErrConflict = errors.New("conflict")
 type Store interface {
 	Settings
 	Secrets
+	Principals
+	Credentials
+	SigningKeys
 
 	// Ping checks that the database answers; /readyz calls it.
 	Ping(ctx context.Context) error

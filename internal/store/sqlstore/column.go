@@ -11,8 +11,9 @@ import (
 )
 
 // The column encodings every backend shares. Times are BIGINT unix microseconds
-// in UTC, NULL for the zero time; tags are a JSON object as text, "{}" when
-// there are none.
+// in UTC, NULL for the zero time; bytes are never NULL, and empty ones read
+// back as nil; optional unique text (an app id) is NULL when ""; tags are a
+// JSON object as text, "{}" when there are none.
 
 // micros encodes t for a nullable BIGINT time column.
 func micros(t time.Time) sql.NullInt64 {
@@ -28,6 +29,29 @@ func timeOf(n sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(n.Int64).UTC()
+}
+
+// nullText encodes s for a nullable TEXT column in which "" is NULL, so that
+// a unique constraint on the column never sees two absent values collide.
+func nullText(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// bytesIn encodes b for a NOT NULL BLOB or BYTEA column; nil would bind as NULL.
+func bytesIn(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// bytesOut decodes a BLOB or BYTEA column. Drivers differ on empty bytes; every
+// backend returns nil.
+func bytesOut(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // encodeTags encodes tags as JSON text; nil and empty maps both become "{}".
@@ -79,4 +103,15 @@ func decodeCursor(cursor string) (string, error) {
 		return "", fmt.Errorf("invalid page cursor: %w", err)
 	}
 	return string(key), nil
+}
+
+// pageOf trims items, read with a LIMIT of limit+1, to one page and returns
+// the cursor of the next: the key of the page's last item, or "" when no
+// extra row came and so no page follows.
+func pageOf[T any](items []T, limit int, key func(T) string) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, encodeCursor(key(items[limit-1]))
 }

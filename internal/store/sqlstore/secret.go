@@ -25,14 +25,10 @@ func (d *DB) CreateSecretVersion(ctx context.Context, v store.SecretVersion) err
 	if err != nil {
 		return fmt.Errorf("create secret version %s/%s/%s: %w", v.Vault, v.Name, v.Version, err)
 	}
-	value := v.Value
-	if value == nil {
-		value = []byte{} // the column is NOT NULL; nil would bind as NULL
-	}
 	res, err := d.db.ExecContext(ctx, `INSERT INTO secret_versions (`+secretColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (vault, name, version) DO NOTHING`,
-		v.Vault, v.Name, v.Version, value, v.ContentType, tags, v.Enabled,
+		v.Vault, v.Name, v.Version, bytesIn(v.Value), v.ContentType, tags, v.Enabled,
 		micros(v.NotBefore), micros(v.Expires), micros(v.Created), micros(v.Updated))
 	if err != nil {
 		return fmt.Errorf("create secret version %s/%s/%s: %w", v.Vault, v.Name, v.Version, err)
@@ -86,28 +82,12 @@ func (d *DB) SecretVersions(ctx context.Context, vault, name string, p store.Pag
 	if err != nil {
 		return nil, "", fmt.Errorf("list secret versions %s/%s: %w", vault, name, err)
 	}
-	defer rows.Close()
-	var vs []store.SecretVersion
-	for rows.Next() {
-		v, err := scanSecret(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("list secret versions %s/%s: %w", vault, name, err)
-		}
-		vs = append(vs, v)
-	}
-	if err := rows.Err(); err != nil {
+	vs, err := scanAll(rows, scanSecret)
+	if err != nil {
 		return nil, "", fmt.Errorf("list secret versions %s/%s: %w", vault, name, err)
 	}
-	if len(vs) <= limit {
-		return vs, "", nil
-	}
-	vs = vs[:limit]
-	return vs, encodeCursor(vs[limit-1].Version), nil
-}
-
-// scanner is what *sql.Row and *sql.Rows have in common.
-type scanner interface {
-	Scan(dest ...any) error
+	vs, next := pageOf(vs, limit, func(v store.SecretVersion) string { return v.Version })
+	return vs, next, nil
 }
 
 // scanSecret reads the secretColumns of one row.
@@ -125,9 +105,7 @@ func scanSecret(s scanner) (store.SecretVersion, error) {
 	if v.Tags, err = decodeTags(tags); err != nil {
 		return store.SecretVersion{}, fmt.Errorf("secret version %s/%s/%s: %w", v.Vault, v.Name, v.Version, err)
 	}
-	if len(v.Value) == 0 {
-		v.Value = nil // drivers differ on empty bytes; every backend returns nil
-	}
+	v.Value = bytesOut(v.Value)
 	v.NotBefore, v.Expires = timeOf(notBefore), timeOf(expires)
 	v.Created, v.Updated = timeOf(created), timeOf(updated)
 	return v, nil

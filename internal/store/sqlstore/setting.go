@@ -20,21 +20,15 @@ func (d *DB) Setting(ctx context.Context, key string) ([]byte, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read setting %s: %w", key, err)
 	}
-	if len(value) == 0 {
-		return nil, nil // drivers differ on empty bytes; every backend returns nil
-	}
-	return value, nil
+	return bytesOut(value), nil
 }
 
 // InitSetting stores value under key unless key already has a value, and
 // returns the value stored afterwards. The insert does nothing on conflict, so
 // of several racing callers the first to commit wins and all read its value.
 func (d *DB) InitSetting(ctx context.Context, key string, value []byte) ([]byte, error) {
-	if value == nil {
-		value = []byte{} // the column is NOT NULL; nil would bind as NULL
-	}
 	_, err := d.db.ExecContext(ctx,
-		`INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, key, value)
+		`INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, key, bytesIn(value))
 	if err != nil {
 		return nil, fmt.Errorf("init setting %s: %w", key, err)
 	}

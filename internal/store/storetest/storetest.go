@@ -8,6 +8,7 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Settings", func(t *testing.T) { testSettings(t, newStore) })
 	t.Run("Secrets", func(t *testing.T) { testSecrets(t, newStore) })
+	t.Run("Principals", func(t *testing.T) { testPrincipals(t, newStore) })
+	t.Run("Credentials", func(t *testing.T) { testCredentials(t, newStore) })
+	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, newStore) })
 }
 
 // testCase is one named case of a suite; each gets a store of its own.
@@ -49,4 +53,19 @@ func baseTime() time.Time {
 // version returns the i-th 32-hex-digit version; versions sort by i.
 func version(i int) string {
 	return fmt.Sprintf("%032x", i)
+}
+
+// checkNoLeak fails the test when err's text holds one of the planted
+// secrets (a password hash, credential data, a private key): errors end up in
+// logs.
+func checkNoLeak(t *testing.T, err error, secrets ...[]byte) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, secret := range secrets {
+		if len(secret) > 0 && bytes.Contains([]byte(err.Error()), secret) {
+			t.Errorf("error %q contains the secret %q", err, secret)
+		}
+	}
 }
