@@ -24,6 +24,15 @@ type Info struct {
 	CACert        string `json:"caCert"`        // absolute path of the dev CA PEM
 	TenantID      string `json:"tenantId"`      // the tenant GUID
 	AuthorityHost string `json:"authorityHost"` // Entra authority host, with a trailing slash
+	Admin         *Admin `json:"admin,omitempty"`
+}
+
+// Admin is the dev server's administrator, a service principal whose secret
+// dev.json keeps so that the CLI and tests need no flags. It is stable across
+// restarts.
+type Admin struct {
+	ClientID     string `json:"clientId"`
+	ClientSecret string `json:"clientSecret"`
 }
 
 // EnsureDir creates the data folder (mode 0700) if it does not exist and returns
