@@ -3,12 +3,15 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/errs"
+	"github.com/latchkey/latchkey/internal/identity"
 )
 
 // This file is the only place where an error's Kind becomes an HTTP status and a
@@ -50,20 +53,6 @@ var defaultMessage = [...]string{
 	errs.Unavailable:     "the service is unavailable: retry later",
 }
 
-// ErrorBody is the management API's error document:
-// {"error":{"code","message","target","requestId"}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inside of ErrorBody.
-type ErrorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Target    string `json:"target,omitempty"` // the input field at fault, for BadRequest
-	RequestID string `json:"requestId"`
-}
-
 // StatusOf returns the HTTP status for err.
 func StatusOf(err error) int {
 	k := errs.KindOf(err)
@@ -73,31 +62,76 @@ func StatusOf(err error) int {
 	return statusOf[k]
 }
 
-// writeError writes err as the management API's error document and logs it once:
-// Internal errors at Error with their cause, others at Debug.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// writeError writes err in the error shape of the route's surface and logs it
+// once: Internal errors at Error with their cause, others at Debug.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, sf surface, err error) {
 	kind := errs.KindOf(err)
 	if int(kind) >= len(statusOf) {
 		kind = errs.Internal
 	}
 	id := requestID(r.Context())
-	body := ErrorBody{Error: ErrorDetail{Code: codeOf[kind], RequestID: id}}
-	var e *errs.Error
-	if kind != errs.Internal && errors.As(err, &e) {
-		body.Error.Message, body.Error.Target = e.Msg, e.Field
-		if e.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
-	}
-	if body.Error.Message == "" {
-		body.Error.Message = defaultMessage[kind]
-	}
 	if kind == errs.Internal {
 		s.log.ErrorContext(r.Context(), "request failed", "request_id", id, "method", r.Method, "route", r.Pattern, "err", err)
 	} else {
 		s.log.DebugContext(r.Context(), "request refused", "request_id", id, "kind", kind.String(), "err", err)
 	}
+	var e *errs.Error
+	if kind != errs.Internal && errors.As(err, &e) && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	switch sf {
+	case surfaceOAuth:
+		s.writeOAuthError(w, kind, id, err)
+	default:
+		writeManagementError(w, kind, id, err)
+	}
+}
+
+// writeManagementError writes Latchkey's own error document.
+func writeManagementError(w http.ResponseWriter, kind errs.Kind, id string, err error) {
+	body := client.ErrorBody{Error: client.ErrorDetail{Code: codeOf[kind], RequestID: id}}
+	var e *errs.Error
+	if kind != errs.Internal && errors.As(err, &e) {
+		body.Error.Message, body.Error.Target = e.Msg, e.Field
+	}
+	if body.Error.Message == "" {
+		body.Error.Message = defaultMessage[kind]
+	}
 	_ = writeJSON(w, statusOf[kind], body)
+}
+
+// oauthStatus maps OAuth2 error codes to the statuses Entra answers with.
+var oauthStatus = map[string]int{
+	identity.CodeInvalidClient:      http.StatusUnauthorized,
+	identity.CodeTemporarilyUnavail: http.StatusTooManyRequests,
+	"server_error":                  http.StatusInternalServerError,
+}
+
+// writeOAuthError writes the token service's error document: OAuth2's error
+// and error_description with Entra's error_codes, timestamp and ids.
+func (s *Server) writeOAuthError(w http.ResponseWriter, kind errs.Kind, id string, err error) {
+	oe := identity.OAuthErrorOf(err)
+	status, ok := oauthStatus[oe.Code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	if kind == errs.NotFound || kind == errs.Unavailable {
+		status = statusOf[kind]
+	}
+	desc := oe.Description
+	if desc == "" {
+		desc = defaultMessage[kind]
+	}
+	body := oauthErrorBody{
+		Error:            oe.Code,
+		ErrorDescription: fmt.Sprintf("AADSTS%d: %s Trace ID: %s Correlation ID: %s Timestamp: %s", oe.AADSTS, desc, id, id, s.now().UTC().Format("2006-01-02 15:04:05Z")),
+		ErrorCodes:       []int{oe.AADSTS},
+		Timestamp:        s.now().UTC().Format("2006-01-02 15:04:05Z"),
+		TraceID:          id,
+		CorrelationID:    id,
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	_ = writeJSON(w, status, body)
 }
 
 // writeJSON encodes v with the given status.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"github.com/latchkey/latchkey/client"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -25,17 +26,17 @@ func TestErrorMapping(t *testing.T) {
 		err        error
 		wantStatus int
 		wantRetry  string
-		want       ErrorDetail
+		want       client.ErrorDetail
 	}{
-		{"unclassified", cause, 500, "", ErrorDetail{Code: "InternalServerError", Message: defaultMessage[errs.Internal]}},
-		{"internal with message", errs.E(errs.Internal, "op", "secret detail", cause), 500, "", ErrorDetail{Code: "InternalServerError", Message: defaultMessage[errs.Internal]}},
-		{"invalid names the field", errs.Invalidf("vault.Set", "value", "value is 30000 bytes, the limit is 25600"), 400, "", ErrorDetail{Code: "BadRequest", Message: "value is 30000 bytes, the limit is 25600", Target: "value"}},
-		{"unauthenticated", errs.E(errs.Unauthenticated, "op", "", nil), 401, "", ErrorDetail{Code: "Unauthorized", Message: defaultMessage[errs.Unauthenticated]}},
-		{"forbidden", errs.E(errs.Forbidden, "op", "no", nil), 403, "", ErrorDetail{Code: "Forbidden", Message: "no"}},
-		{"not found wrapped", errors.Join(errs.E(errs.NotFound, "op", "secret db not found", cause)), 404, "", ErrorDetail{Code: "NotFound", Message: "secret db not found"}},
-		{"conflict", errs.E(errs.Conflict, "op", "exists", nil), 409, "", ErrorDetail{Code: "Conflict", Message: "exists"}},
-		{"throttled", &errs.Error{Kind: errs.Throttled, Msg: "slow down", RetryAfter: 1500 * time.Millisecond}, 429, "2", ErrorDetail{Code: "TooManyRequests", Message: "slow down"}},
-		{"unavailable", errs.E(errs.Unavailable, "op", "", cause), 503, "", ErrorDetail{Code: "ServiceUnavailable", Message: defaultMessage[errs.Unavailable]}},
+		{"unclassified", cause, 500, "", client.ErrorDetail{Code: "InternalServerError", Message: defaultMessage[errs.Internal]}},
+		{"internal with message", errs.E(errs.Internal, "op", "secret detail", cause), 500, "", client.ErrorDetail{Code: "InternalServerError", Message: defaultMessage[errs.Internal]}},
+		{"invalid names the field", errs.Invalidf("vault.Set", "value", "value is 30000 bytes, the limit is 25600"), 400, "", client.ErrorDetail{Code: "BadRequest", Message: "value is 30000 bytes, the limit is 25600", Target: "value"}},
+		{"unauthenticated", errs.E(errs.Unauthenticated, "op", "", nil), 401, "", client.ErrorDetail{Code: "Unauthorized", Message: defaultMessage[errs.Unauthenticated]}},
+		{"forbidden", errs.E(errs.Forbidden, "op", "no", nil), 403, "", client.ErrorDetail{Code: "Forbidden", Message: "no"}},
+		{"not found wrapped", errors.Join(errs.E(errs.NotFound, "op", "secret db not found", cause)), 404, "", client.ErrorDetail{Code: "NotFound", Message: "secret db not found"}},
+		{"conflict", errs.E(errs.Conflict, "op", "exists", nil), 409, "", client.ErrorDetail{Code: "Conflict", Message: "exists"}},
+		{"throttled", &errs.Error{Kind: errs.Throttled, Msg: "slow down", RetryAfter: 1500 * time.Millisecond}, 429, "2", client.ErrorDetail{Code: "TooManyRequests", Message: "slow down"}},
+		{"unavailable", errs.E(errs.Unavailable, "op", "", cause), 503, "", client.ErrorDetail{Code: "ServiceUnavailable", Message: defaultMessage[errs.Unavailable]}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,7 +56,7 @@ func TestErrorMapping(t *testing.T) {
 			if got.RequestID == "" || got.RequestID != rec.Header().Get("X-Request-Id") {
 				t.Errorf("requestId %q does not match X-Request-Id %q", got.RequestID, rec.Header().Get("X-Request-Id"))
 			}
-			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(ErrorDetail{}, "RequestID")); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(client.ErrorDetail{}, "RequestID")); diff != "" {
 				t.Errorf("error body mismatch (-want +got):\n%s", diff)
 			}
 			if strings.Contains(rec.Body.String(), "hunter2") {

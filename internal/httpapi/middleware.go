@@ -49,7 +49,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 				err := errs.E(errs.Internal, "httpapi", "", fmt.Errorf("panic: %v\n%s", p, debug.Stack()))
 				if rec.status == 0 {
-					s.writeError(rec, r, err)
+					s.writeError(rec, r, rt.surface, err)
 				} else {
 					s.log.ErrorContext(r.Context(), "panic after response started", "request_id", id, "err", err)
 				}
@@ -58,13 +58,20 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.metrics.observe(rt.pattern, r.Method, rec.statusOrOK(), d)
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", logAttrs(r, rec.statusOrOK(), d)...)
 		}()
-		if err := rt.handle(rec, r); err != nil {
+		var err error
+		if rt.action != ActionPublic {
+			r, err = s.authorize(r, rt)
+		}
+		if err == nil {
+			err = rt.handle(rec, r)
+		}
+		if err != nil {
 			if rec.status != 0 {
 				// Too late to change the status: the body is under way. Log it.
 				s.log.ErrorContext(r.Context(), "request failed after response started", "request_id", id, "err", err)
 				return
 			}
-			s.writeError(rec, r, err)
+			s.writeError(rec, r, rt.surface, err)
 		}
 	})
 }

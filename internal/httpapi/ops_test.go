@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/latchkey/latchkey/client"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,9 +101,9 @@ func TestMethodLabelIsBounded(t *testing.T) {
 	}
 }
 
-func decodeError(t *testing.T, body []byte) ErrorDetail {
+func decodeError(t *testing.T, body []byte) client.ErrorDetail {
 	t.Helper()
-	var eb ErrorBody
+	var eb client.ErrorBody
 	if err := json.Unmarshal(body, &eb); err != nil {
 		t.Fatalf("error body %s: %v", body, err)
 	}

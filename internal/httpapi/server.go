@@ -14,6 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/identity"
 )
 
 // Options configure a Server. Logger and Registry are required.
@@ -24,6 +27,15 @@ type Options struct {
 	// Ready reports whether the server can serve requests (the store answers);
 	// /readyz calls it with a short deadline. Nil means always ready.
 	Ready func(ctx context.Context) error
+	// Identity is the token service; required.
+	Identity *identity.Service
+	// Authorize decides every non-public route; nil denies them all.
+	Authorize Authorizer
+	// Access is the access service: roles, assignments and the scope tree's
+	// records. Nil leaves those routes answering 503.
+	Access *access.Service
+	// VaultURL returns the data-plane URL of the vault named name.
+	VaultURL func(name string) string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -36,6 +48,10 @@ type Server struct {
 	now            func() time.Time
 	metrics        *httpMetrics
 	metricsHandler http.Handler
+	identity       *identity.Service
+	authorizer     Authorizer
+	access         *access.Service
+	vaultURL       func(name string) string
 	mux            *http.ServeMux
 }
 
@@ -47,6 +63,10 @@ func New(opts Options) *Server {
 		now:            opts.Now,
 		metrics:        newHTTPMetrics(opts.Registry),
 		metricsHandler: promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
+		identity:       opts.Identity,
+		authorizer:     opts.Authorize,
+		access:         opts.Access,
+		vaultURL:       opts.VaultURL,
 		mux:            http.NewServeMux(),
 	}
 	if s.now == nil {
