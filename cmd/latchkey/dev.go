@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"time"
@@ -8,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/internal/devmode"
-	"github.com/latchkey/latchkey/internal/install"
+	"github.com/latchkey/latchkey/internal/identity"
 )
 
 func devDefaults() Config {
@@ -65,17 +66,27 @@ Dev mode keeps its master key and CA key on disk beside the data: never use it f
 				fmt.Fprintf(e.stderr, "WARNING: generated a development master key in %s.\nWARNING: dev keys sit beside the data they protect: they are NOT for production secrets.\n", path)
 			}
 		}
-		return runServer(cmd.Context(), c, e, func(addr net.Addr, inst install.Installation) error {
-			return announceDev(e, dir, caPath, addr, inst)
+		return runServer(cmd.Context(), c, e, func(ctx context.Context, addr net.Addr, a *app) error {
+			return announceDev(ctx, e, dir, caPath, addr, a)
 		})
 	})
 	return cmd
 }
 
-// announceDev writes dev.json and tells the person at the terminal where things are.
-func announceDev(e *env, dir, caPath string, addr net.Addr, inst install.Installation) error {
+// announceDev makes sure the dev admin exists, writes dev.json and tells the
+// person at the terminal where things are.
+func announceDev(ctx context.Context, e *env, dir, caPath string, addr net.Addr, a *app) error {
 	base := "https://" + dialable(addr)
-	info := devmode.Info{URL: base, CACert: caPath, TenantID: inst.TenantID, AuthorityHost: base + "/"}
+	info := devmode.Info{URL: base, CACert: caPath, TenantID: a.inst.TenantID, AuthorityHost: base + "/"}
+	var known identity.Secret
+	if old, err := devmode.ReadInfo(dir); err == nil && old.Admin != nil {
+		known = identity.NewSecret(old.Admin.ClientSecret)
+	}
+	admin, secret, _, err := a.identity.BootstrapAdmin(ctx, a.store, known)
+	if err != nil {
+		return err
+	}
+	info.Admin = &devmode.Admin{ClientID: admin.AppID, ClientSecret: secret.Reveal()}
 	path, err := devmode.WriteInfo(dir, info)
 	if err != nil {
 		return err
@@ -85,13 +96,14 @@ Latchkey dev server is running.
 
   URL       %s
   Tenant    %s
+  Admin     %s (its secret is in dev.json)
   dev.json  %s
   CA        %s
             curl --cacert %s %s/healthz
             Go and most tools: export SSL_CERT_FILE=%s
 
 Dev mode is for development only. Press Ctrl+C to stop.
-`, info.URL, info.TenantID, path, info.CACert, info.CACert, info.URL, info.CACert)
+`, info.URL, info.TenantID, admin.AppID, path, info.CACert, info.CACert, info.URL, info.CACert)
 	return nil
 }
 

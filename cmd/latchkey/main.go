@@ -68,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err == nil {
 		return exitOK
 	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code) // a child's exit code, passed through
+	}
 	var f failure
 	if errors.As(err, &f) {
 		fmt.Fprintf(stderr, "latchkey: %v\n", oneLine(f.err))
@@ -91,7 +95,8 @@ Start a development server with:  latchkey dev`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.AddCommand(newServeCommand(e), newDevCommand(e), newMigrateCommand(e))
+	root.AddCommand(newRunCommand(e), newAgentCommand(e), newServeCommand(e), newDevCommand(e), newMigrateCommand(e),
+		newLoginCommand(e), newLogoutCommand(e), newSPCommand(e), newIdentityCommand(e), newUserCommand(e))
 	return root
 }
 

@@ -24,6 +24,9 @@ import (
 // child process with LATCHKEY_TEST_BE_CLI=1, so they exercise the real process
 // (exit codes, signals, files) without a separate build.
 func TestMain(m *testing.M) {
+	if os.Getenv("LATCHKEY_TEST_BE_SDK_APP") == "1" {
+		os.Exit(sdkApp()) // see run_test.go
+	}
 	if os.Getenv("LATCHKEY_TEST_BE_CLI") == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)

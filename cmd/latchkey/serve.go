@@ -16,9 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/internal/errs"
 	"github.com/latchkey/latchkey/internal/httpapi"
+	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
 	"github.com/latchkey/latchkey/internal/seal"
+	"github.com/latchkey/latchkey/internal/store"
 )
 
 func serveDefaults() Config {
@@ -56,8 +59,15 @@ flags win. The master key comes from --master-key-file or LATCHKEY_MASTER_KEY.`,
 	return cmd
 }
 
+// app is a started Latchkey, for hooks that run once it serves (dev mode).
+type app struct {
+	inst     install.Installation
+	store    backend
+	identity *identity.Service
+}
+
 // readyFunc is called once the server listens and its store is ready.
-type readyFunc func(addr net.Addr, inst install.Installation) error
+type readyFunc func(ctx context.Context, addr net.Addr, a *app) error
 
 // runServer starts everything c describes, serves until ctx is done, then shuts
 // down gracefully within c.ShutdownTimeout.
@@ -97,9 +107,23 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		return err
 	}
 
+	ids, err := identity.New(ctx, identity.Options{
+		Store: st, Keys: keys, TenantID: inst.TenantID, JWKS: httpapi.JWKSFetcher{}, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	ranDone := make(chan struct{})
+	go func() { defer close(ranDone); ids.Run(runCtx) }()
+	defer func() { stopRun(); <-ranDone }()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := httpapi.New(httpapi.Options{Logger: logger, Registry: reg, Ready: st.Ping})
+	api := httpapi.New(httpapi.Options{
+		Logger: logger, Registry: reg, Ready: st.Ping, Identity: ids,
+		Authorize: bootstrapPolicy(ids, st),
+	})
 	srv := &http.Server{
 		Handler:           api,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
@@ -116,7 +140,7 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 	logger.Info("latchkey started", "addr", ln.Addr().String(), "version", version(),
 		"database", storeKind(c), "tenant_id", inst.TenantID, "master_key_id", keys.ActiveID())
 	if onReady != nil {
-		if err := onReady(ln.Addr(), inst); err != nil {
+		if err := onReady(ctx, ln.Addr(), &app{inst: inst, store: st, identity: ids}); err != nil {
 			srv.Close()
 			return err
 		}
@@ -197,4 +221,21 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// bootstrapPolicy is the authorization policy until role assignments exist:
+// the bootstrap administrator may do everything, everyone else nothing.
+func bootstrapPolicy(ids *identity.Service, settings store.Settings) httpapi.Authorizer {
+	return func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
+		ok, err := ids.IsBootstrapAdmin(ctx, settings, c.ObjectID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errs.E(errs.Forbidden, "authorize", fmt.Sprintf(
+				"principal %s may not perform %s on %s: until role assignments arrive, only the bootstrap administrator may use the management API",
+				c.ObjectID, action, scope), nil)
+		}
+		return nil
+	}
 }
