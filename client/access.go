@@ -76,7 +76,7 @@ type CreateEligibleRequest struct {
 	Assignee             string `json:"assignee"`
 	Role                 string `json:"role"`
 	Scope                string `json:"scope"`
-	MaxDurationMinutes   int    `json:"maxDurationMinutes,omitempty"` // default 480
+	MaxDurationMinutes   int    `json:"maxDurationMinutes,omitempty"`   // default 480
 	RequireJustification *bool  `json:"requireJustification,omitempty"` // default true
 }
 
