@@ -361,8 +361,8 @@ func TestTokenEndpointAssertionReplay(t *testing.T) {
 		"client_assertion_type": {identity.AssertionTypeJWTBearer}, "scope": {vaultScope + " openid offline_access profile"}}
 	h.checkToken(t, h.postToken(t, nil, form).accessToken(t), vaultAudience)
 	ans := h.postToken(t, nil, form)
-	if code, aadsts := ans.oauthError(t); ans.status != http.StatusUnauthorized || code != identity.CodeInvalidClient || aadsts != 700027 {
-		t.Errorf("replayed assertion = %d %s %d, want 401 invalid_client 700027", ans.status, code, aadsts)
+	if code, aadsts := ans.oauthError(t); ans.status != http.StatusUnauthorized || code != identity.CodeInvalidClient || aadsts != 7000215 {
+		t.Errorf("replayed assertion = %d %s %d, want 401 invalid_client 7000215", ans.status, code, aadsts)
 	}
 }
 

@@ -72,16 +72,16 @@ func TestCertificateAssertion(t *testing.T) {
 		{"signed by another key", jose.PS256, nil, nil, true, CodeInvalidClient, 7000215},
 		{"audience of another tenant", jose.PS256, nil, func(c *jwt.Claims) {
 			c.Audience = jwt.Audience{"https://" + testHost + "/other/oauth2/v2.0/token"}
-		}, false, CodeInvalidClient, 700027},
+		}, false, CodeInvalidClient, 7000215},
 		{"audience is the issuer", jose.PS256, nil, func(c *jwt.Claims) {
 			c.Audience = jwt.Audience{"https://" + testHost + "/" + e.tenant + "/v2.0"}
-		}, false, CodeInvalidClient, 700027},
-		{"expired", jose.PS256, nil, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(e.clock.Now().Add(-time.Second)) }, false, CodeInvalidClient, 700027},
-		{"no exp", jose.PS256, nil, func(c *jwt.Claims) { c.Expiry = nil }, false, CodeInvalidClient, 700027},
-		{"lives longer than a day", jose.PS256, nil, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(e.clock.Now().Add(25 * time.Hour)) }, false, CodeInvalidClient, 700027},
-		{"not valid yet", jose.PS256, nil, func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(e.clock.Now().Add(time.Hour)) }, false, CodeInvalidClient, 700027},
-		{"no jti", jose.PS256, nil, func(c *jwt.Claims) { c.ID = "" }, false, CodeInvalidClient, 700027},
-		{"sub is not the client", jose.PS256, nil, func(c *jwt.Claims) { c.Subject = "someone-else" }, false, CodeInvalidClient, 700027},
+		}, false, CodeInvalidClient, 7000215},
+		{"expired", jose.PS256, nil, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(e.clock.Now().Add(-time.Second)) }, false, CodeInvalidClient, 7000215},
+		{"no exp", jose.PS256, nil, func(c *jwt.Claims) { c.Expiry = nil }, false, CodeInvalidClient, 7000215},
+		{"lives longer than a day", jose.PS256, nil, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(e.clock.Now().Add(25 * time.Hour)) }, false, CodeInvalidClient, 7000215},
+		{"not valid yet", jose.PS256, nil, func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(e.clock.Now().Add(time.Hour)) }, false, CodeInvalidClient, 7000215},
+		{"no jti", jose.PS256, nil, func(c *jwt.Claims) { c.ID = "" }, false, CodeInvalidClient, 7000215},
+		{"sub is not the client", jose.PS256, nil, func(c *jwt.Claims) { c.Subject = "someone-else" }, false, CodeInvalidClient, 7000215},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,8 +128,8 @@ func TestCertificateAssertionReplay(t *testing.T) {
 		t.Fatalf("first use: Token = %v", err)
 	}
 	_, err := e.s.Token(ctx, assertionRequest(sp.Principal.AppID, assertion))
-	if oe := OAuthErrorOf(err); err == nil || oe.Code != CodeInvalidClient || oe.AADSTS != 700027 {
-		t.Errorf("second use: Token = %v, want invalid_client 700027", err)
+	if oe := OAuthErrorOf(err); err == nil || oe.Code != CodeInvalidClient || oe.AADSTS != 7000215 {
+		t.Errorf("second use: Token = %v, want invalid_client 7000215", err)
 	}
 	// A new assertion with a new jti works again.
 	again := signJWT(t, jose.PS256, key, nil, e.certAssertionClaims(sp.Principal.AppID))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -50,7 +51,7 @@ func (s *Service) reloadDirectory(ctx context.Context) error {
 			p := &ps[i]
 			d.byID[p.ID] = p
 			if p.AppID != "" {
-				d.byAppID[p.AppID] = p
+				d.byAppID[strings.ToLower(p.AppID)] = p
 			}
 			if p.Kind != store.ServicePrincipal {
 				d.byName[nameKey{p.Kind, p.Name}] = p

@@ -177,12 +177,12 @@ func TestFederatedAssertion(t *testing.T) {
 		{"another audience", iss.token(t, now, func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://kubernetes.default.svc"} }), CodeInvalidClient, 7000215},
 		{"another issuer", iss.token(t, now, func(c *jwt.Claims) { c.Issuer = "https://oidc.other.test" }), CodeInvalidClient, 7000215},
 		{"issuer with trailing slash", iss.token(t, now, func(c *jwt.Claims) { c.Issuer = iss.url + "/" }), CodeInvalidClient, 7000215},
-		{"signed by an impostor with the issuer's kid", impostor.token(t, now, nil), CodeInvalidClient, 700027},
+		{"signed by an impostor with the issuer's kid", impostor.token(t, now, nil), CodeInvalidClient, 7000215},
 		{"signed by an EC key without kid", signJWT(t, jose.ES256, ecKey, nil, jwt.Claims{Issuer: iss.url, Subject: "system:serviceaccount:team-a:app",
-			Audience: jwt.Audience{DefaultFederatedAudience}, Expiry: jwt.NewNumericDate(now.Add(time.Hour))}), CodeInvalidClient, 700027},
-		{"expired beyond skew", iss.token(t, now, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Minute)) }), CodeInvalidClient, 700027},
-		{"no exp", iss.token(t, now, func(c *jwt.Claims) { c.Expiry = nil }), CodeInvalidClient, 700027},
-		{"not valid yet", iss.token(t, now, func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), CodeInvalidClient, 700027},
+			Audience: jwt.Audience{DefaultFederatedAudience}, Expiry: jwt.NewNumericDate(now.Add(time.Hour))}), CodeInvalidClient, 7000215},
+		{"expired beyond skew", iss.token(t, now, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-10 * time.Minute)) }), CodeInvalidClient, 7000215},
+		{"no exp", iss.token(t, now, func(c *jwt.Claims) { c.Expiry = nil }), CodeInvalidClient, 7000215},
+		{"not valid yet", iss.token(t, now, func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), CodeInvalidClient, 7000215},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"strings"
 
@@ -153,7 +152,7 @@ func (s *Service) Token(ctx context.Context, r TokenRequest) (TokenResponse, err
 	if err != nil {
 		return TokenResponse{}, err
 	}
-	tok, claims, err := s.issue(*p, client, method, aud, s.IssuerFor(r.Host))
+	tok, claims, err := s.issue(ctx, *p, client, method, aud, s.IssuerFor(r.Host))
 	if err != nil {
 		return TokenResponse{}, err
 	}
@@ -165,7 +164,7 @@ var errBadClient = oauthError(errs.Unauthenticated, CodeInvalidClient, 7000215,
 
 func (s *Service) authenticateClient(ctx context.Context, r TokenRequest) (*store.Principal, string, error) {
 	dir := s.dir.Load()
-	p, ok := dir.byAppID[r.ClientID]
+	p, ok := dir.byAppID[strings.ToLower(r.ClientID)] // GUIDs compare case-insensitively, as in Entra
 	var creds []credential
 	if ok {
 		creds = dir.creds[p.ID]
@@ -195,13 +194,15 @@ func (s *Service) authenticateClient(ctx context.Context, r TokenRequest) (*stor
 		err = s.verifyFederatedAssertion(ctx, parsed, unverified, creds)
 	}
 	switch {
-	case errors.Is(err, errNoMatchingCredential):
-		return nil, "", errBadClient
-	case err != nil:
-		if errs.KindOf(err) == errs.Unauthenticated {
-			return nil, "", oauthError(errs.Unauthenticated, CodeInvalidClient, 700027, errs.Message(err))
-		}
+	case errs.KindOf(err) == errs.Unavailable:
+		// A trusted issuer's keys cannot be fetched: the workload should
+		// retry, not give up on its credentials.
 		return nil, "", err
+	case err != nil:
+		// One answer for every refusal, so that nobody learns which clients
+		// exist or which issuers they trust; the reason goes to the log.
+		s.log.InfoContext(ctx, "client assertion refused", "client_id", r.ClientID, "reason", errs.Message(err))
+		return nil, "", errBadClient
 	}
 	return p, authCertificate, nil
 }

@@ -241,7 +241,7 @@ func (s *Service) IssueFor(ctx context.Context, p store.Principal, resource, hos
 	if d, ok := s.dir.Load().byID[p.ID]; !ok || !d.Enabled {
 		return TokenResponse{}, errs.E(errs.Forbidden, op("IssueFor"), "the identity is deleted or disabled", nil)
 	}
-	tok, c, err := s.issue(p, p.AppID, authCertificate, aud, s.IssuerFor(host))
+	tok, c, err := s.issue(ctx, p, p.AppID, authCertificate, aud, s.IssuerFor(host))
 	return TokenResponse{AccessToken: tok, Claims: c}, err
 }
 

@@ -53,12 +53,19 @@ const (
 
 // issue signs an access token for p with audience aud. issuer is the issuer URL
 // the client used (the authority it discovered).
-func (s *Service) issue(p store.Principal, clientID, authMethod, aud, issuer string) (string, Claims, error) {
-	set := s.keys.Load()
-	if set.active == nil {
-		return "", Claims{}, errs.E(errs.Unavailable, op("issue"), "no signing key is active: retry shortly", nil)
-	}
+func (s *Service) issue(ctx context.Context, p store.Principal, clientID, authMethod, aud, issuer string) (string, Claims, error) {
 	now := s.now()
+	set := s.keys.Load()
+	if set.active == nil || !now.Before(set.active.activeUntil) {
+		// Run's rotation is late (or failing): rotate now rather than sign
+		// with a key whose tokens would outlive its retirement.
+		if err := s.rotateKeys(ctx); err != nil {
+			return "", Claims{}, err
+		}
+		if set = s.keys.Load(); set.active == nil || !now.Before(set.active.activeUntil) {
+			return "", Claims{}, errs.E(errs.Unavailable, op("issue"), "no signing key is active: retry shortly", nil)
+		}
+	}
 	c := Claims{
 		Issuer: issuer, Audience: aud, Subject: p.ID, ObjectID: p.ID, TenantID: s.tenant,
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(s.lifetime).Unix(),
@@ -83,7 +90,8 @@ func (s *Service) issue(p store.Principal, clientID, authMethod, aud, issuer str
 // Verify checks an access token: signature by a current signing key, issuer of
 // this tenant, time window, and audience (one of audiences), then that its
 // principal still exists and is enabled. A verified token is cached until it
-// expires, so repeated verification costs a map lookup. Errors are of Kind
+// expires, so repeated verification costs a map lookup. The returned Claims
+// are shared with the cache: callers must not modify them. Errors are of Kind
 // Unauthenticated and say what is wrong, never echoing the token.
 func (s *Service) Verify(ctx context.Context, token string, audiences ...string) (*Claims, error) {
 	const o = "identity.Verify"
