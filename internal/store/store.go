@@ -34,6 +34,11 @@ type Store interface {
 	Principals
 	Credentials
 	SigningKeys
+	Resources
+	RoleDefinitions
+	RoleAssignments
+	EligibleAssignments
+	Changes
 
 	// Ping checks that the database answers; /readyz calls it.
 	Ping(ctx context.Context) error
@@ -50,22 +55,6 @@ type Settings interface {
 	// returns the value that is stored afterwards. Two processes that race to
 	// initialise the same key both get the winner's value.
 	InitSetting(ctx context.Context, key string, value []byte) ([]byte, error)
-}
-
-// SecretVersion is one immutable version of a vault secret. Value is sealed
-// ciphertext; the store never sees plaintext.
-type SecretVersion struct {
-	Vault       string // vault name, unique in the tenant
-	Name        string // secret name
-	Version     string // 32 lower-case hex characters
-	Value       []byte // sealed envelope (internal/seal)
-	ContentType string
-	Tags        map[string]string
-	Enabled     bool
-	NotBefore   time.Time // zero: no start
-	Expires     time.Time // zero: no expiry
-	Created     time.Time
-	Updated     time.Time
 }
 
 // Page asks for one page of a listing ordered by a stable key: at most Limit items
@@ -90,18 +79,4 @@ func Time(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC().Truncate(time.Microsecond)
-}
-
-// Secrets holds secret versions.
-type Secrets interface {
-	// CreateSecretVersion stores v as the newest version of its secret. It returns
-	// an error wrapping ErrConflict when that version already exists.
-	CreateSecretVersion(ctx context.Context, v SecretVersion) error
-	// SecretVersion returns one version of a secret, or its newest version when
-	// version is "". It returns an error wrapping ErrNotFound when there is none.
-	SecretVersion(ctx context.Context, vault, name, version string) (SecretVersion, error)
-	// SecretVersions lists the versions of a secret ordered by Version, one page at
-	// a time, and returns the cursor of the next page ("" after the last). A
-	// secret with no versions gives an empty list, not an error.
-	SecretVersions(ctx context.Context, vault, name string, p Page) (vs []SecretVersion, next string, err error)
 }

@@ -3,7 +3,8 @@
 // databases (CockroachDB, YugabyteDB). Queries and the migration runner come
 // from store/sqlstore; this package owns the connection pool, the errors a
 // user sees when the DSN is wrong or the server is down (never with the
-// password), and the PostgreSQL DDL in migrations/.
+// password), the PostgreSQL DDL in migrations/, and the LISTEN/NOTIFY that
+// tells replicas of each other's changes (listen.go).
 //
 // postgres imports store, store/sqlstore and pgx; it must not import a domain
 // package or another backend.
@@ -86,5 +87,12 @@ func newDialect() (sqlstore.Dialect, error) {
 	if err != nil {
 		return sqlstore.Dialect{}, fmt.Errorf("postgres migrations: %w", err)
 	}
-	return sqlstore.Dialect{Name: "PostgreSQL", Migrations: fsys, MigrationLock: migrationLock}, nil
+	return sqlstore.Dialect{
+		Name:          "PostgreSQL",
+		Migrations:    fsys,
+		MigrationLock: migrationLock,
+		ChangeLock:    changeLock,
+		Notify:        notifyChange,
+		Listen:        listen,
+	}, nil
 }

@@ -102,6 +102,7 @@ func newDialect() (sqlstore.Dialect, error) {
 	if err != nil {
 		return sqlstore.Dialect{}, fmt.Errorf("sqlite migrations: %w", err)
 	}
-	// BEGIN IMMEDIATE already serialises migrators, so no lock statement.
+	// BEGIN IMMEDIATE already serialises migrators and change writers, so no
+	// lock statements; SQLite has no notifications, so ChangeSignal polls.
 	return sqlstore.Dialect{Name: "SQLite", Migrations: fsys}, nil
 }

@@ -41,6 +41,31 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestShared runs the cases of two stores on one file, as two processes on
+// one machine have: SQLite has no notifications, so they hear of each
+// other's changes by polling.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "latchkey.db")
+		return openMigrated(t, path), openDB(t, path)
+	})
+}
+
+// TestChangeSignalEndsAtClose checks that Close ends the goroutines of
+// subscriptions whose context is never done.
+func TestChangeSignalEndsAtClose(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "latchkey.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := db.ChangeSignal(context.Background())
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for range sig { // Close waits for the goroutine, so the channel is closed
+	}
+}
+
 // openDB opens the database at path and closes it when the test ends.
 func openDB(t *testing.T, path string) *DB {
 	t.Helper()
@@ -135,7 +160,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		db   *DB
 		want []string
 	}{
-		{"first", db, []string{"0001_init", "0002_identity"}},
+		{"first", db, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets"}},
 		{"again", db, nil},
 		{"reopened", openDB(t, path), nil},
 	}
@@ -166,7 +191,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	// another applied 0001: compare what was applied, in any order.
 	got := slices.Concat(applied...)
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"0001_init", "0002_identity"}) {
+	if !slices.Equal(got, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets"}) {
 		t.Errorf("concurrent Migrate applied %q, want each migration once", got)
 	}
 }
@@ -180,10 +205,10 @@ func TestSchemaTooNew(t *testing.T) {
 	}
 	_, err = db.Migrate(t.Context())
 	var tooNew *sqlstore.SchemaTooNewError
-	if !errors.As(err, &tooNew) || tooNew.Version != 7 || tooNew.Known != 2 {
-		t.Fatalf("Migrate() = %v, want a SchemaTooNewError at 7 of 2", err)
+	if !errors.As(err, &tooNew) || tooNew.Version != 7 || tooNew.Known != 4 {
+		t.Fatalf("Migrate() = %v, want a SchemaTooNewError at 7 of 4", err)
 	}
-	want := "SQLite database schema is at version 7 but this latchkey knows only up to 2: upgrade latchkey"
+	want := "SQLite database schema is at version 7 but this latchkey knows only up to 4: upgrade latchkey"
 	if err.Error() != want {
 		t.Errorf("Migrate() error = %q, want %q", err, want)
 	}

@@ -15,6 +15,9 @@ var _ store.Credentials = (*DB)(nil)
 // credential by id and name, never by its data.
 const credentialColumns = `id, principal_id, kind, name, data, created, expires`
 
+// Every write records a change of topic store.TopicPrincipal, keyed by the
+// principal's id: a principal's credentials are part of it in caches.
+
 // CreateCredential stores c. It returns an error wrapping store.ErrNotFound
 // when c.PrincipalID names no principal, and store.ErrConflict when c.ID exists
 // or the principal already has a credential named c.Name.
@@ -27,7 +30,10 @@ func (d *DB) CreateCredential(ctx context.Context, c store.Credential) error {
 		if err := lockPrincipal(ctx, tx, c.PrincipalID); err != nil {
 			return err
 		}
-		return insertCredential(ctx, tx, c)
+		if err := insertCredential(ctx, tx, c); err != nil {
+			return err
+		}
+		return d.appendChange(ctx, tx, store.TopicPrincipal, c.PrincipalID, d.now())
 	})
 }
 
@@ -93,21 +99,27 @@ func (d *DB) ReplaceCredentials(ctx context.Context, principalID string, k store
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		return insertCredential(ctx, tx, c)
+		if err := insertCredential(ctx, tx, c); err != nil {
+			return err
+		}
+		return d.appendChange(ctx, tx, store.TopicPrincipal, principalID, d.now())
 	})
 }
 
 // DeleteCredential deletes one credential of a principal. It returns an error
 // wrapping store.ErrNotFound when there is no such credential.
 func (d *DB) DeleteCredential(ctx context.Context, principalID, id string) error {
-	n, err := execCount(ctx, d.db, `DELETE FROM credentials WHERE principal_id = $1 AND id = $2`, principalID, id)
-	if err != nil {
-		return fmt.Errorf("delete credential %s of principal %s: %w", id, principalID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("credential %s of principal %s: %w", id, principalID, store.ErrNotFound)
-	}
-	return nil
+	op := fmt.Sprintf("delete credential %s of principal %s", id, principalID)
+	return d.inTx(ctx, op, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, `DELETE FROM credentials WHERE principal_id = $1 AND id = $2`, principalID, id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("credential %s of principal %s: %w", id, principalID, store.ErrNotFound)
+		}
+		return d.appendChange(ctx, tx, store.TopicPrincipal, principalID, d.now())
+	})
 }
 
 // insertCredential stores c in tx, whose caller has locked its principal. ON

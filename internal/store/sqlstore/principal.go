@@ -25,19 +25,22 @@ func (d *DB) CreatePrincipal(ctx context.Context, p store.Principal) error {
 	if p.ID == "" {
 		return fmt.Errorf("create %s principal %q: the id is empty", p.Kind, p.Name)
 	}
-	n, err := execCount(ctx, d.db, `INSERT INTO principals (`+principalColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT DO NOTHING`,
-		p.ID, string(p.Kind), p.Name, nullText(p.AppID), p.Scope, p.Enabled, p.PasswordHash,
-		micros(p.Created), micros(p.Updated))
-	if err != nil {
-		return fmt.Errorf("create principal %s: %w", p.ID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("create principal %s: the id, the app id %q or the %s name %q is taken: %w",
-			p.ID, p.AppID, p.Kind, p.Name, store.ErrConflict)
-	}
-	return nil
+	op := "create principal " + p.ID
+	return d.inTx(ctx, op, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, `INSERT INTO principals (`+principalColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT DO NOTHING`,
+			p.ID, string(p.Kind), p.Name, nullText(p.AppID), p.Scope, p.Enabled, p.PasswordHash,
+			micros(p.Created), micros(p.Updated))
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: the id, the app id %q or the %s name %q is taken: %w",
+				op, p.AppID, p.Kind, p.Name, store.ErrConflict)
+		}
+		return d.appendChange(ctx, tx, store.TopicPrincipal, p.ID, d.now())
+	})
 }
 
 // Principal returns the principal with object id id, or an error wrapping
@@ -151,13 +154,18 @@ func (d *DB) UpdatePrincipal(ctx context.Context, p store.Principal) error {
 		if n == 0 { // deleted since the first read, on PostgreSQL
 			return fmt.Errorf("principal %s: %w", p.ID, store.ErrNotFound)
 		}
-		return nil
+		return d.appendChange(ctx, tx, store.TopicPrincipal, p.ID, d.now())
 	})
 }
 
-// DeletePrincipal deletes the principal and all its credentials in one
-// transaction. It returns an error wrapping store.ErrNotFound when there is
-// none.
+// DeletePrincipal deletes the principal, all its credentials, and its role
+// assignments and eligible assignments, in one transaction, and records a
+// change of each topic it touched. It returns an error wrapping
+// store.ErrNotFound when there is none.
+//
+// Assignments have no foreign key to principals (they may name principals of
+// other directories), and creating one does not lock its principal: on
+// PostgreSQL one created while the principal is deleted can outlive it.
 func (d *DB) DeletePrincipal(ctx context.Context, id string) error {
 	op := "delete principal " + id
 	return d.inTx(ctx, op, func(tx *sql.Tx) error {
@@ -175,6 +183,31 @@ func (d *DB) DeletePrincipal(ctx context.Context, id string) error {
 		// the connection's foreign-key setting.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE principal_id = $1`, id); err != nil {
 			return fmt.Errorf("%s: delete its credentials: %w", op, err)
+		}
+		assigned, err := execCount(ctx, tx, `DELETE FROM role_assignments WHERE principal_id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("%s: delete its role assignments: %w", op, err)
+		}
+		eligible, err := execCount(ctx, tx, `DELETE FROM eligible_assignments WHERE principal_id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("%s: delete its eligible assignments: %w", op, err)
+		}
+		at := d.now()
+		changes := []struct {
+			topic   string
+			touched bool
+		}{
+			{store.TopicPrincipal, true},
+			{store.TopicRoleAssignment, assigned > 0},
+			{store.TopicEligibleAssignment, eligible > 0},
+		}
+		for _, c := range changes {
+			if !c.touched {
+				continue
+			}
+			if err := d.appendChange(ctx, tx, c.topic, id, at); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -21,18 +21,21 @@ func (d *DB) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
 	if k.ID == "" {
 		return fmt.Errorf("create %s signing key: the id is empty", k.Algorithm)
 	}
-	n, err := execCount(ctx, d.db, `INSERT INTO signing_keys (`+signingKeyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (id) DO NOTHING`,
-		k.ID, k.Algorithm, bytesIn(k.Private), bytesIn(k.Public),
-		micros(k.Created), micros(k.ActiveUntil), micros(k.RetireAt))
-	if err != nil {
-		return fmt.Errorf("create signing key %s: %w", k.ID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("signing key %s: %w", k.ID, store.ErrConflict)
-	}
-	return nil
+	op := "create signing key " + k.ID
+	return d.inTx(ctx, op, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, `INSERT INTO signing_keys (`+signingKeyColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (id) DO NOTHING`,
+			k.ID, k.Algorithm, bytesIn(k.Private), bytesIn(k.Public),
+			micros(k.Created), micros(k.ActiveUntil), micros(k.RetireAt))
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("signing key %s: %w", k.ID, store.ErrConflict)
+		}
+		return d.appendChange(ctx, tx, store.TopicSigningKey, k.ID, d.now())
+	})
 }
 
 // SigningKeys returns every stored signing key ordered by Created, then ID. A
@@ -53,14 +56,17 @@ func (d *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // DeleteSigningKey deletes a key. It returns an error wrapping
 // store.ErrNotFound when there is none.
 func (d *DB) DeleteSigningKey(ctx context.Context, id string) error {
-	n, err := execCount(ctx, d.db, `DELETE FROM signing_keys WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("delete signing key %s: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("signing key %s: %w", id, store.ErrNotFound)
-	}
-	return nil
+	op := "delete signing key " + id
+	return d.inTx(ctx, op, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, `DELETE FROM signing_keys WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("signing key %s: %w", id, store.ErrNotFound)
+		}
+		return d.appendChange(ctx, tx, store.TopicSigningKey, id, d.now())
+	})
 }
 
 // scanSigningKey reads the signingKeyColumns of one row.

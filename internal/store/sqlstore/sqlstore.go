@@ -3,9 +3,10 @@
 // across SQLite, PostgreSQL and the PostgreSQL-compatible distributed databases
 // (CockroachDB, YugabyteDB): numbered placeholders ($1, $2), INSERT ... ON
 // CONFLICT ... DO NOTHING, times as BIGINT unix microseconds, tags as JSON text.
-// What still differs between databases (the DDL of the migrations and how
-// migrators exclude each other) is carried by a small explicit Dialect value that
-// each backend (store/sqlite, store/postgres) fills in; no query text is rewritten.
+// What still differs between databases (the DDL of the migrations, how
+// migrators and change writers exclude each other, how other processes learn
+// of changes) is carried by a small explicit Dialect value that each backend
+// (store/sqlite, store/postgres) fills in; no query text is rewritten.
 //
 // sqlstore imports store, database/sql and the standard library; it must not
 // import a driver, a backend or any domain package.
@@ -16,6 +17,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 )
 
@@ -30,23 +32,47 @@ type Dialect struct {
 	// migrators in different processes take turns, or "" when beginning the
 	// transaction already excludes other writers (SQLite's BEGIN IMMEDIATE).
 	MigrationLock string
+	// ChangeLock is SQL run in a transaction just before it appends to the
+	// change feed, and held until it ends, so that changes commit in the order
+	// of their Seq; "" when write transactions already take turns (SQLite).
+	ChangeLock string
+	// Notify is SQL run in every transaction that appends to the change feed,
+	// to wake other processes' listeners when it commits; "" when the
+	// database has no notifications (SQLite).
+	Notify string
+	// Listen, unless nil, is how ChangeSignal hears of other processes'
+	// changes: it calls signal once it listens for the notifications Notify
+	// sends, again after each, and again after each reconnection (changes
+	// may have been missed meanwhile), until ctx is done. When nil,
+	// ChangeSignal polls the change feed instead.
+	Listen func(ctx context.Context, db *sql.DB, signal func())
 }
 
 // DB is a store.Store over a *sql.DB. It is safe for concurrent use.
 type DB struct {
 	db      *sql.DB
 	dialect Dialect
-	now     func() time.Time // stamps schema_migrations.applied_at
+	now     func() time.Time // stamps applied migrations and changes
+
+	// watchers counts the ChangeSignal goroutines, which Close waits for.
+	watchers sync.WaitGroup
+
+	// mu guards subscribers.
+	mu sync.Mutex
+	// subscribers maps the channel of each ChangeSignal call still watching
+	// to the cancel func of its goroutine's context: a write signals every
+	// channel without blocking, and Close cancels every goroutine.
+	subscribers map[chan struct{}]context.CancelFunc
 }
 
 // New returns a DB that runs its queries on db in dialect d. now stamps
-// applied migrations; nil means time.Now. The DB owns db from then on: Close
-// closes it.
+// applied migrations and changes; nil means time.Now. The DB owns db from
+// then on: Close closes it.
 func New(db *sql.DB, d Dialect, now func() time.Time) *DB {
 	if now == nil {
 		now = time.Now
 	}
-	return &DB{db: db, dialect: d, now: now}
+	return &DB{db: db, dialect: d, now: now, subscribers: make(map[chan struct{}]context.CancelFunc)}
 }
 
 // Ping checks that the database answers.
@@ -57,8 +83,15 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database. It must be called once, after all use.
+// Close ends the ChangeSignal goroutines still running, waits for them, and
+// closes the database. It must be called once, after all use.
 func (d *DB) Close() error {
+	d.mu.Lock()
+	for _, cancel := range d.subscribers {
+		cancel()
+	}
+	d.mu.Unlock()
+	d.watchers.Wait()
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", d.dialect.Name, err)
 	}
@@ -68,6 +101,8 @@ func (d *DB) Close() error {
 // inTx runs fn in one transaction and commits it when fn returns nil. When fn
 // fails, the transaction is rolled back and fn's error returned as it is; op
 // ("delete principal ...") names the work in errors of begin and commit.
+// Every transaction run through inTx is a write that appends to the change
+// feed, so after a commit it signals this DB's ChangeSignal subscribers.
 func (d *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -80,6 +115,7 @@ func (d *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) err
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", op, err)
 	}
+	d.signalSubscribers()
 	return nil
 }
 

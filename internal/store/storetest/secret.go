@@ -15,7 +15,7 @@ import (
 )
 
 func testSecrets(t *testing.T, newStore func(t *testing.T) store.Store) {
-	runCases(t, newStore, []testCase{
+	cases := []testCase{
 		{"RoundTrip", testSecretRoundTrip},
 		{"Conflict", testSecretConflict},
 		{"NotFound", testSecretNotFound},
@@ -25,7 +25,8 @@ func testSecrets(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Pages", testSecretPages},
 		{"DefaultPageLimit", testSecretDefaultPageLimit},
 		{"NoVersions", testSecretNoVersions},
-	})
+	}
+	runCases(t, newStore, append(cases, secretStateCases...))
 }
 
 // newSecret returns a secret version with every field set.

@@ -25,6 +25,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Principals", func(t *testing.T) { testPrincipals(t, newStore) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, newStore) })
 	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, newStore) })
+	t.Run("Resources", func(t *testing.T) { testResources(t, newStore) })
+	t.Run("RoleDefinitions", func(t *testing.T) { testRoleDefinitions(t, newStore) })
+	t.Run("Assignments", func(t *testing.T) { testAssignments(t, newStore) })
+	t.Run("Changes", func(t *testing.T) { testChanges(t, newStore) })
 }
 
 // testCase is one named case of a suite; each gets a store of its own.
@@ -53,6 +57,35 @@ func baseTime() time.Time {
 // version returns the i-th 32-hex-digit version; versions sort by i.
 func version(i int) string {
 	return fmt.Sprintf("%032x", i)
+}
+
+// listAll follows a listing's cursors to the end, asking for pages of limit,
+// and returns every item. Every page but the last must come with a cursor,
+// and none may be empty after a cursor or longer than the limit allows.
+func listAll[T any](t *testing.T, what string, limit int, list func(p store.Page) ([]T, string, error)) []T {
+	t.Helper()
+	most := limit
+	if limit <= 0 {
+		most = store.DefaultPageLimit
+	}
+	var all []T
+	after := ""
+	for range 1000 {
+		items, next, err := list(store.Page{Limit: limit, After: after})
+		if err != nil {
+			t.Fatalf("%s, limit %d, after %q = %v", what, limit, after, err)
+		}
+		if len(items) > most || len(items) == 0 && after != "" {
+			t.Fatalf("%s, limit %d, after %q gave a page of %d", what, limit, after, len(items))
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all
+		}
+		after = next
+	}
+	t.Fatalf("%s, limit %d never ended", what, limit)
+	return nil
 }
 
 // checkNoLeak fails the test when err's text holds one of the planted

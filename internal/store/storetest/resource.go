@@ -1,0 +1,332 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/latchkey/latchkey/internal/store"
+)
+
+func testResources(t *testing.T, newStore func(t *testing.T) store.Store) {
+	runCases(t, newStore, []testCase{
+		{"RoundTrip", testResourceRoundTrip},
+		{"Conflict", testResourceConflict},
+		{"NotFound", testResourceNotFound},
+		{"Update", testResourceUpdate},
+		{"Delete", testResourceDelete},
+		{"Pages", testResourcePages},
+	})
+}
+
+// hub returns a hub with every field set.
+func hub(name string) store.Resource {
+	return store.Resource{
+		Scope:      "/hubs/" + name,
+		Kind:       store.Hub,
+		Name:       name,
+		Parent:     "/",
+		Properties: []byte(`{"location":"westeurope"}`),
+		Created:    baseTime(),
+		Updated:    baseTime().Add(time.Second),
+	}
+}
+
+// below returns a resource of kind k named name in parent, with every field
+// set.
+func below(parent store.Resource, k store.ResourceKind, name string) store.Resource {
+	segment := map[store.ResourceKind]string{store.Project: "projects", store.Vault: "vaults", store.Account: "accounts"}[k]
+	r := hub(name)
+	r.Scope, r.Kind, r.Parent = parent.Scope+"/"+segment+"/"+name, k, parent.Scope
+	r.Properties = []byte(fmt.Sprintf(`{"sku":"standard","kind":%q}`, k))
+	return r
+}
+
+// storedResources returns rs as a store gives them back: times normalised,
+// empty Properties as nil.
+func storedResources(rs ...store.Resource) []store.Resource {
+	var out []store.Resource
+	for _, r := range rs {
+		r.Created, r.Updated = store.Time(r.Created), store.Time(r.Updated)
+		if len(r.Properties) == 0 {
+			r.Properties = nil
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func mustCreateResource(t *testing.T, s store.Store, rs ...store.Resource) {
+	t.Helper()
+	for _, r := range rs {
+		if err := s.CreateResource(t.Context(), r); err != nil {
+			t.Fatalf("CreateResource(%s) = %v", r.Scope, err)
+		}
+	}
+}
+
+// checkResource reads want back by scope and, for vaults and accounts, by
+// name, and compares each with want.
+func checkResource(t *testing.T, s store.Store, want store.Resource) {
+	t.Helper()
+	want = storedResources(want)[0]
+	got, err := s.Resource(t.Context(), want.Scope)
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("Resource(%q) = %v; mismatch (-want +got):\n%s", want.Scope, err, diff)
+	}
+	if want.Kind == store.Vault || want.Kind == store.Account {
+		got, err := s.ResourceByName(t.Context(), want.Kind, want.Name)
+		if diff := cmp.Diff(want, got); err != nil || diff != "" {
+			t.Errorf("ResourceByName(%s, %q) = %v; mismatch (-want +got):\n%s", want.Kind, want.Name, err, diff)
+		}
+	}
+}
+
+func testResourceRoundTrip(t *testing.T, s store.Store) {
+	h := hub("h")
+	mustCreateResource(t, s, h)
+	checkResource(t, s, h)
+	cases := []struct {
+		name string
+		r    store.Resource
+	}{
+		{"project", below(h, store.Project, "p")},
+		{"vault", below(h, store.Vault, "v")},
+		{"account", below(h, store.Account, "a")},
+		{"no properties", func() store.Resource {
+			r := below(h, store.Vault, "nil-props")
+			r.Properties = nil
+			return r
+		}()},
+		{"empty properties", func() store.Resource {
+			r := below(h, store.Vault, "empty-props")
+			r.Properties = []byte{}
+			return r
+		}()},
+		{"zero times", func() store.Resource {
+			r := below(h, store.Account, "zero")
+			r.Created, r.Updated = time.Time{}, time.Time{}
+			return r
+		}()},
+		{"odd name", below(h, store.Vault, "kv-dörte_\"1\"")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mustCreateResource(t, s, tc.r)
+			checkResource(t, s, tc.r)
+		})
+	}
+	// A vault inside a project is a resource like any other.
+	p := cases[0].r
+	nested := below(p, store.Vault, "nested")
+	mustCreateResource(t, s, nested)
+	checkResource(t, s, nested)
+}
+
+func testResourceConflict(t *testing.T, s store.Store) {
+	h1, h2 := hub("h1"), hub("h2")
+	vault, account := below(h1, store.Vault, "shared"), below(h1, store.Account, "acct")
+	project := below(h1, store.Project, "proj")
+	mustCreateResource(t, s, h1, h2, vault, account, project)
+	cases := []struct {
+		name     string
+		r        store.Resource
+		conflict bool
+	}{
+		{"same hub", hub("h1"), true},
+		{"same scope of another kind", func() store.Resource { r := vault; r.Kind = store.Account; return r }(), true},
+		{"vault named as a vault in another hub", below(h2, store.Vault, "shared"), true},
+		{"account named as an account in another hub", below(h2, store.Account, "acct"), true},
+		{"vault named as a vault in a project", below(project, store.Vault, "shared"), true},
+		{"hub named as a vault", hub("shared"), false},
+		{"project named as a vault", below(h2, store.Project, "shared"), false},
+		{"project named as a project in another hub", below(h2, store.Project, "proj"), false},
+		{"account named as a vault", below(h2, store.Account, "shared"), false},
+		{"vault named as an account", below(h2, store.Vault, "acct"), false},
+		{"vault name differing in case", below(h2, store.Vault, "Shared"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.CreateResource(t.Context(), tc.r)
+			if tc.conflict && !errors.Is(err, store.ErrConflict) || !tc.conflict && err != nil {
+				t.Errorf("CreateResource(%s %s) = %v, want conflict %v", tc.r.Kind, tc.r.Scope, err, tc.conflict)
+			}
+		})
+	}
+	for _, r := range []store.Resource{h1, vault, account, project} {
+		checkResource(t, s, r)
+	}
+}
+
+func testResourceNotFound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	h := hub("h")
+	v := below(h, store.Vault, "v")
+	mustCreateResource(t, s, h, v)
+	missingHub := hub("missing")
+	orphan := below(missingHub, store.Vault, "orphan")
+	noParent := below(h, store.Vault, "no-parent")
+	noParent.Parent = ""
+	cases := []struct {
+		name string
+		call func() error
+	}{
+		{"Resource", func() error { _, err := s.Resource(ctx, missingHub.Scope); return err }},
+		{"Resource of the root", func() error { _, err := s.Resource(ctx, "/"); return err }},
+		{"ResourceByName", func() error { _, err := s.ResourceByName(ctx, store.Vault, "missing"); return err }},
+		{"ResourceByName of another kind", func() error { _, err := s.ResourceByName(ctx, store.Account, "v"); return err }},
+		{"ResourceByName of a hub", func() error { _, err := s.ResourceByName(ctx, store.Hub, "h"); return err }},
+		{"CreateResource in a missing parent", func() error { return s.CreateResource(ctx, orphan) }},
+		{"CreateResource with an empty parent", func() error { return s.CreateResource(ctx, noParent) }},
+		{"UpdateResource", func() error { return s.UpdateResource(ctx, missingHub) }},
+		{"DeleteResource", func() error { return s.DeleteResource(ctx, missingHub.Scope) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s = %v, want ErrNotFound", tc.name, err)
+			}
+		})
+	}
+	for _, scope := range []string{missingHub.Scope, orphan.Scope, noParent.Scope} {
+		if _, err := s.Resource(ctx, scope); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Resource(%q) after the failed writes = %v, want ErrNotFound", scope, err)
+		}
+	}
+}
+
+// testResourceUpdate changes every field of a resource: only Properties and
+// Updated may change.
+func testResourceUpdate(t *testing.T, s store.Store) {
+	h := hub("h")
+	old := below(h, store.Vault, "v")
+	mustCreateResource(t, s, h, old)
+	update := below(hub("elsewhere"), store.Account, "renamed")
+	update.Scope = old.Scope
+	update.Properties = []byte(`{"sku":"premium"}`)
+	update.Created, update.Updated = baseTime().Add(-time.Hour), baseTime().Add(time.Hour)
+	if err := s.UpdateResource(t.Context(), update); err != nil {
+		t.Fatalf("UpdateResource(%s) = %v", update.Scope, err)
+	}
+	want := old
+	want.Properties, want.Updated = update.Properties, update.Updated
+	checkResource(t, s, want)
+	cleared := want
+	cleared.Properties = nil
+	if err := s.UpdateResource(t.Context(), cleared); err != nil {
+		t.Fatalf("UpdateResource(%s, no properties) = %v", cleared.Scope, err)
+	}
+	checkResource(t, s, cleared)
+	checkResource(t, s, h)
+}
+
+// testResourceDelete deletes resources bottom up: a parent cannot go before
+// its children, and a deleted vault's name is free again.
+func testResourceDelete(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	h, other := hub("h"), hub("other")
+	p := below(h, store.Project, "p")
+	v, nested := below(h, store.Vault, "v"), below(p, store.Vault, "nested")
+	mustCreateResource(t, s, h, other, p, v, nested)
+	steps := []struct {
+		scope    string
+		conflict bool
+	}{
+		{h.Scope, true},
+		{p.Scope, true},
+		{nested.Scope, false},
+		{p.Scope, false},
+		{h.Scope, true},
+		{v.Scope, false},
+		{h.Scope, false},
+	}
+	for _, st := range steps {
+		err := s.DeleteResource(ctx, st.scope)
+		if st.conflict && !errors.Is(err, store.ErrConflict) || !st.conflict && err != nil {
+			t.Fatalf("DeleteResource(%s) = %v, want conflict %v", st.scope, err, st.conflict)
+		}
+		if st.conflict {
+			if _, err := s.Resource(ctx, st.scope); err != nil {
+				t.Errorf("Resource(%s) after the refused delete = %v", st.scope, err)
+			}
+		} else if _, err := s.Resource(ctx, st.scope); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Resource(%s) after DeleteResource = %v, want ErrNotFound", st.scope, err)
+		}
+	}
+	if err := s.DeleteResource(ctx, v.Scope); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteResource(%s) again = %v, want ErrNotFound", v.Scope, err)
+	}
+	checkResource(t, s, other)
+	again := below(other, store.Vault, "v")
+	mustCreateResource(t, s, again)
+	checkResource(t, s, again)
+}
+
+// testResourcePages lists a tree of resources, created out of order, by kind
+// and by parent, with several limits.
+func testResourcePages(t *testing.T, s store.Store) {
+	h1, h2 := hub("h1"), hub("h2")
+	p := below(h1, store.Project, "p")
+	all := []store.Resource{
+		h1, h2, p,
+		below(h1, store.Vault, "v1"), below(h1, store.Vault, "v2"), below(h2, store.Vault, "v3"),
+		below(h1, store.Account, "a1"), below(p, store.Vault, "v4"), below(p, store.Account, "a2"),
+	}
+	mustCreateResource(t, s, h2, h1, all[5], p, all[8], all[4], all[6], all[3], all[7])
+	slices.SortFunc(all, func(a, b store.Resource) int { return strings.Compare(a.Scope, b.Scope) })
+	matching := func(k store.ResourceKind, parent string) []store.Resource {
+		var rs []store.Resource
+		for _, r := range all {
+			if (k == "" || r.Kind == k) && (parent == "" || r.Parent == parent) {
+				rs = append(rs, r)
+			}
+		}
+		return storedResources(rs...)
+	}
+	cases := []struct {
+		kind   store.ResourceKind
+		parent string
+		limit  int
+		sizes  []int
+	}{
+		{"", "", 4, []int{4, 4, 1}},
+		{"", "", 0, []int{9}},
+		{"", "/", 1, []int{1, 1}},
+		{"", h1.Scope, 2, []int{2, 2}},
+		{store.Vault, "", 3, []int{3, 1}},
+		{store.Vault, h1.Scope, 1, []int{1, 1}},
+		{store.Account, p.Scope, 5, []int{1}},
+		{store.Hub, "", 2, []int{2}},
+		{store.Project, h2.Scope, 2, []int{0}},
+		{"", "/hubs/missing", 2, []int{0}},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("kind %q parent %q limit %d", tc.kind, tc.parent, tc.limit), func(t *testing.T) {
+			var sizes []int
+			var got []store.Resource
+			after := ""
+			for range 100 {
+				rs, next, err := s.Resources(t.Context(), tc.kind, tc.parent, store.Page{Limit: tc.limit, After: after})
+				if err != nil {
+					t.Fatalf("Resources(after %q) = %v", after, err)
+				}
+				sizes, got = append(sizes, len(rs)), append(got, rs...)
+				if next == "" {
+					break
+				}
+				after = next
+			}
+			if !slices.Equal(sizes, tc.sizes) {
+				t.Errorf("Resources page sizes = %v, want %v", sizes, tc.sizes)
+			}
+			if diff := cmp.Diff(matching(tc.kind, tc.parent), got); diff != "" {
+				t.Errorf("Resources mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
