@@ -97,13 +97,20 @@ func (s *Service) Decide(principalID, action, scope string) Decision {
 	return s.idx.Load().decide(principalID, action, scope, s.now())
 }
 
+// allowed reports whether principalID may perform action on scope, without
+// writing the reason.
+func (s *Service) allowed(principalID, action, scope string) bool {
+	return s.idx.Load().evaluate(principalID, action, scope, s.now()).grant != nil
+}
+
 // Authorize returns nil when principalID may perform action on scope, and an
 // error of Kind Forbidden saying why not otherwise.
 func (s *Service) Authorize(ctx context.Context, principalID, action, scope string) error {
-	d := s.Decide(principalID, action, scope)
-	if d.Allowed {
-		return nil
+	v := s.idx.Load().evaluate(principalID, action, scope, s.now())
+	if v.grant != nil {
+		return nil // the hot path: no reason to write
 	}
+	d := v.decision(principalID, action, scope)
 	return errs.E(errs.Forbidden, "access.Authorize", fmt.Sprintf(
 		"the caller %s is not allowed to perform %s on %s: %s. Ask an administrator for a role assignment (latchkey role assignment create)",
 		principalID, action, scope, d.Reason), nil)
@@ -116,6 +123,8 @@ func (s *Service) rebuild(ctx context.Context) error {
 	if err != nil {
 		return errs.E(errs.Unavailable, o, "cannot read the change feed", err)
 	}
+	idx := &index{}
+	t := idx.ticket()
 	roles, err := s.loadRoles(ctx)
 	if err != nil {
 		return err
@@ -128,25 +137,22 @@ func (s *Service) rebuild(ctx context.Context) error {
 			return errs.E(errs.Unavailable, o, "cannot read role assignments", err)
 		}
 		for _, a := range as {
-			byPrincipal[a.PrincipalID] = append(byPrincipal[a.PrincipalID], grantsFromAssignments([]store.RoleAssignment{a})...)
+			byPrincipal[a.PrincipalID] = append(byPrincipal[a.PrincipalID], grantOf(a))
 		}
 		if next == "" {
 			break
 		}
 		p.After = next
 	}
-	idx := &index{}
-	idx.roles.Store(roles)
-	for id, gs := range byPrincipal {
-		idx.grants.Store(id, gs)
-	}
+	idx.setRoles(roles, t)
+	idx.load(byPrincipal, t)
 	s.idx.Store(idx)
 	s.lastSeq.Store(seq)
 	return nil
 }
 
 // loadRoles reads every custom role, compiled.
-func (s *Service) loadRoles(ctx context.Context) (*map[string]*compiledRole, error) {
+func (s *Service) loadRoles(ctx context.Context) (map[string]*compiledRole, error) {
 	ds, err := s.store.RoleDefinitions(ctx)
 	if err != nil {
 		return nil, errs.E(errs.Unavailable, "access.loadRoles", "cannot read role definitions", err)
@@ -159,11 +165,13 @@ func (s *Service) loadRoles(ctx context.Context) (*map[string]*compiledRole, err
 		}
 		m[d.ID] = compileRole(&r)
 	}
-	return &m, nil
+	return m, nil
 }
 
 // reloadPrincipal reads one principal's assignments into the index.
 func (s *Service) reloadPrincipal(ctx context.Context, principalID string) error {
+	idx := s.idx.Load()
+	t := idx.ticket() // before the read: see index
 	var all []store.RoleAssignment
 	p := store.Page{Limit: store.MaxPageLimit}
 	for {
@@ -177,6 +185,6 @@ func (s *Service) reloadPrincipal(ctx context.Context, principalID string) error
 		}
 		p.After = next
 	}
-	s.idx.Load().setGrants(principalID, grantsFromAssignments(all))
+	idx.setGrants(principalID, grantsFromAssignments(all), t)
 	return nil
 }

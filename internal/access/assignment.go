@@ -70,7 +70,7 @@ func (s *Service) checkAssignable(ctx context.Context, callerID, principalID, re
 func (s *Service) checkGrantable(o, callerID string, r Role, scope string) error {
 	var missing []string
 	for _, a := range compileRole(&r).knownActions() {
-		if !s.Decide(callerID, a.Name, scope).Allowed {
+		if !s.allowed(callerID, a.Name, scope) {
 			missing = append(missing, a.Name)
 		}
 	}

@@ -82,6 +82,33 @@ var catalog = func() map[string]Action {
 	return m
 }()
 
+// knownAction is a catalog entry with its lower-cased name, for matching.
+type knownAction struct {
+	action Action
+	lower  string
+}
+
+// exactActions maps every known action, spelled as in the catalog, to its
+// entry, so that a decision on one of the constants above allocates nothing.
+var exactActions = func() map[string]knownAction {
+	m := make(map[string]knownAction, len(catalog))
+	for l, a := range catalog {
+		m[a.Name] = knownAction{a, l}
+	}
+	return m
+}()
+
+// lookupAction returns the known action named name (case-insensitively) and
+// its lower-cased name.
+func lookupAction(name string) (Action, string, bool) {
+	if e, ok := exactActions[name]; ok {
+		return e.action, e.lower, true
+	}
+	l := lower(name)
+	a, ok := catalog[l]
+	return a, l, ok
+}
+
 // Lookup returns the known action named name (case-insensitively).
 func Lookup(name string) (Action, bool) {
 	a, ok := catalog[lower(name)]

@@ -66,11 +66,9 @@ func (s *Service) apply(ctx context.Context, cs []store.Change) error {
 		}
 	}
 	if roles {
-		m, err := s.loadRoles(ctx)
-		if err != nil {
+		if err := s.refreshRoles(ctx); err != nil {
 			return err
 		}
-		s.idx.Load().roles.Store(m)
 	}
 	for id := range principals {
 		if err := s.reloadPrincipal(ctx, id); err != nil {

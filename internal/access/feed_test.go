@@ -1,18 +1,22 @@
 package access_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/store/postgres"
 )
 
@@ -149,4 +153,157 @@ func freshSchema(t *testing.T, dsn string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// runKey marks the context of a Run loop, so that pausingStore can tell the
+// loop's reads from a writer's.
+type runKey struct{}
+
+// pausingStore is a real store that can hold the Run loop at one point: after
+// it read one principal's assignments, if any (target
+// "RoleAssignments:{principal}"), after it read custom roles, if one grants
+// setSecret ("RoleDefinitions"), or before it reads the feed ("ChangesSince").
+// A test then interleaves a writer's calls with the loop's deterministically.
+type pausingStore struct {
+	access.Store
+	mu     sync.Mutex // guards target
+	target string
+	paused chan string   // receives the target Run is held at
+	resume chan struct{} // lets it go on
+}
+
+func newPausingStore(st access.Store) *pausingStore {
+	return &pausingStore{Store: st, paused: make(chan string), resume: make(chan struct{})}
+}
+
+func (p *pausingStore) pauseAt(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+}
+
+func (p *pausingStore) hold(ctx context.Context, at string, when bool) {
+	p.mu.Lock()
+	match := p.target != "" && p.target == at
+	p.mu.Unlock()
+	if !when || !match || ctx.Value(runKey{}) == nil {
+		return
+	}
+	select {
+	case p.paused <- at:
+		<-p.resume
+	case <-ctx.Done():
+	}
+}
+
+// waitPaused waits until Run is held at target.
+func (p *pausingStore) waitPaused(t *testing.T, target string) {
+	t.Helper()
+	select {
+	case at := <-p.paused:
+		if at != target {
+			t.Fatalf("Run paused at %s, want %s", at, target)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Run did not reach %s within 20 s", target)
+	}
+}
+
+func (p *pausingStore) RoleAssignments(ctx context.Context, f store.AssignmentFilter, pg store.Page) ([]store.RoleAssignment, string, error) {
+	as, next, err := p.Store.RoleAssignments(ctx, f, pg)
+	p.hold(ctx, "RoleAssignments:"+f.PrincipalID, len(as) > 0)
+	return as, next, err
+}
+
+func (p *pausingStore) RoleDefinitions(ctx context.Context) ([]store.RoleDefinition, error) {
+	ds, err := p.Store.RoleDefinitions(ctx)
+	wide := slices.ContainsFunc(ds, func(d store.RoleDefinition) bool { return bytes.Contains(d.Permissions, []byte("setSecret")) })
+	p.hold(ctx, "RoleDefinitions", wide)
+	return ds, err
+}
+
+func (p *pausingStore) ChangesSince(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	p.hold(ctx, "ChangesSince", true)
+	return p.Store.ChangesSince(ctx, after, limit)
+}
+
+// runMarked runs svc.Run with a context pausingStore recognises.
+func runMarked(t *testing.T, svc *access.Service) {
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), runKey{}, true))
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil after cancel", err)
+		}
+	})
+}
+
+// TestFeedDoesNotUndoAWrite: the Run loop may read a principal's assignments
+// just before a writer on the same replica deletes one and reloads. The
+// loop's older read must not then replace the writer's newer one, or a
+// revoked assignment would be honoured again after DeleteAssignment returned.
+func TestFeedDoesNotUndoAWrite(t *testing.T) {
+	ps := newPausingStore(openSQLite(t, filepath.Join(t.TempDir(), "latchkey.db")))
+	e := newEnvOn(t, ps)
+	alice := e.principal("alice")
+	runMarked(t, e.svc)
+
+	ps.pauseAt("RoleAssignments:" + alice)
+	a := e.assign(alice, "Key Vault Secrets User", vault)
+	ps.waitPaused(t, "RoleAssignments:"+alice) // Run has read alice's grant
+
+	ps.pauseAt("ChangesSince")
+	if err := e.svc.DeleteAssignment(t.Context(), e.admin, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if e.allowed(alice, access.SecretsGet, secret) {
+		t.Fatal("allowed right after DeleteAssignment returned")
+	}
+	ps.resume <- struct{}{}          // Run applies what it read before the delete
+	ps.waitPaused(t, "ChangesSince") // and is about to read the feed again
+	if d := e.svc.Decide(alice, access.SecretsGet, secret); d.Allowed {
+		t.Errorf("after the Run loop applied its older read: Decide = %+v, want denied (the delete was undone)", d)
+	}
+	ps.pauseAt("")
+	ps.resume <- struct{}{}
+}
+
+// TestFeedDoesNotUndoARoleUpdate: the same for the custom role table, where
+// an older read would widen a role that was just narrowed.
+func TestFeedDoesNotUndoARoleUpdate(t *testing.T) {
+	ps := newPausingStore(openSQLite(t, filepath.Join(t.TempDir(), "latchkey.db")))
+	e := newEnvOn(t, ps)
+	ctx := t.Context()
+	alice := e.principal("alice")
+	r, err := e.svc.CreateRole(ctx, e.admin, secretReader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assign(alice, r.ID, vault)
+	runMarked(t, e.svc)
+
+	ps.pauseAt("RoleDefinitions")
+	wide := r
+	wide.Permissions = []access.Permission{{DataActions: []string{access.SecretsGet, access.SecretsSet}}}
+	if _, err := e.svc.UpdateRole(ctx, e.admin, wide); err != nil {
+		t.Fatal(err)
+	}
+	ps.waitPaused(t, "RoleDefinitions") // Run has read the wide role
+
+	ps.pauseAt("ChangesSince")
+	if _, err := e.svc.UpdateRole(ctx, e.admin, r); err != nil { // narrow it again
+		t.Fatal(err)
+	}
+	if e.allowed(alice, access.SecretsSet, secret) {
+		t.Fatal("allowed right after UpdateRole narrowed the role")
+	}
+	ps.resume <- struct{}{}
+	ps.waitPaused(t, "ChangesSince")
+	if d := e.svc.Decide(alice, access.SecretsSet, secret); d.Allowed {
+		t.Errorf("after the Run loop applied its older read: Decide = %+v, want denied (the narrowing was undone)", d)
+	}
+	ps.pauseAt("")
+	ps.resume <- struct{}{}
 }

@@ -50,7 +50,7 @@ var matrixScopes = []struct{ name, scope, about string }{
 func matrixIndex() *index {
 	x := &index{}
 	for _, r := range builtinRoles {
-		x.setGrants("p-"+r.ID, []grant{{assignmentID: "a-" + r.ID, scope: matrixGrantScope, roleID: r.ID}})
+		x.setGrants("p-"+r.ID, []grant{newGrant("a-"+r.ID, matrixGrantScope, r.ID, time.Time{})}, x.ticket())
 	}
 	return x
 }

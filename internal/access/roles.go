@@ -185,12 +185,15 @@ func (s *Service) checkGrantableWhereHeld(ctx context.Context, callerID string, 
 	return nil
 }
 
+// refreshRoles reads the custom roles into the index.
 func (s *Service) refreshRoles(ctx context.Context) error {
+	idx := s.idx.Load()
+	t := idx.ticket() // before the read: see index
 	m, err := s.loadRoles(ctx)
 	if err != nil {
 		return err
 	}
-	s.idx.Load().roles.Store(m)
+	idx.setRoles(m, t)
 	return nil
 }
 
