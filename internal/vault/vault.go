@@ -1,0 +1,124 @@
+// Package vault owns the secrets of Latchkey's vaults: versions, attributes
+// (enabled, validity, content type, tags), soft delete with the vault's
+// retention, purge protection, backup and restore, and each vault's settings.
+// Every operation is authorized by the access service with its Key Vault data
+// action on the secret's scope, before anything is looked up.
+//
+// Values are sealed (internal/seal) with a binding to tenant, vault, name and
+// version; the store sees only ciphertext. A secret read at steady state costs
+// no database round trip: sealed versions are cached and the cache follows the
+// store's change feed, so one AES-GCM open and one decision remain.
+//
+// vault imports internal/errs, internal/seal, internal/store and
+// internal/access; never net/http, database/sql or an adapter.
+package vault
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/seal"
+	"github.com/latchkey/latchkey/internal/store"
+)
+
+// Store is what vault needs of the storage contract.
+type Store interface {
+	store.Secrets
+	store.Resources
+	store.Changes
+}
+
+// Authorizer is the decision point: nil when principalID may perform action on
+// scope, an error of Kind Forbidden otherwise. *access.Service is one.
+type Authorizer interface {
+	Authorize(ctx context.Context, principalID, action, scope string) error
+}
+
+// Options configure a Service. Store, Keys, Access and TenantID are required.
+type Options struct {
+	Store    Store
+	Keys     *seal.Keyring
+	Access   Authorizer
+	TenantID string
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Service is the vault service. It is safe for concurrent use; Run keeps its
+// cache in step with the store and purges deleted secrets when due.
+type Service struct {
+	store  Store
+	keys   *seal.Keyring
+	access Authorizer
+	tenant string
+	log    *slog.Logger
+	now    func() time.Time
+	cache  *cache
+	feed   *store.Follower
+}
+
+// New builds a Service.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.Store == nil || opts.Keys == nil || opts.Access == nil || opts.TenantID == "" {
+		return nil, errors.New("vault.New: Store, Keys, Access and TenantID are required")
+	}
+	s := &Service{store: opts.Store, keys: opts.Keys, access: opts.Access, tenant: opts.TenantID, log: opts.Logger, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	seq, err := s.store.LatestChange(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.cache = newCache()
+	s.feed = store.NewFollower(s.store, seq, s.applyChanges)
+	return s, nil
+}
+
+// Run follows the change feed (dropping cached secrets and vaults others
+// changed) and purges soft-deleted secrets past their scheduled purge date,
+// until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.feed.Run(ctx, 5*time.Second, func(err error) {
+			s.log.Warn("vault cache could not follow the change feed; it was cleared", "err", err)
+			s.cache.clear()
+		})
+	}()
+	defer func() { <-done }()
+	purge := time.NewTicker(time.Minute)
+	defer purge.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-purge.C:
+			if err := s.purgeDue(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("purging deleted secrets past their date failed; retrying later", "err", err)
+			}
+		}
+	}
+}
+
+// scopeOf returns the access scope of a secret in vault v.
+func scopeOf(v *vaultInfo, name string) string {
+	if name == "" {
+		return v.scope
+	}
+	return v.scope + "/secrets/" + name
+}
+
+// authorize checks the caller before anything about the secret is read.
+func (s *Service) authorize(ctx context.Context, principalID, action string, v *vaultInfo, name string) error {
+	return s.access.Authorize(ctx, principalID, action, scopeOf(v, name))
+}
+
+var _ Authorizer = (*access.Service)(nil)
