@@ -25,6 +25,7 @@ type Info struct {
 	TenantID      string `json:"tenantId"`      // the tenant GUID
 	AuthorityHost string `json:"authorityHost"` // Entra authority host, with a trailing slash
 	Admin         *Admin `json:"admin,omitempty"`
+	VaultURL      string `json:"vaultUrl,omitempty"` // the default vault: https://default.vault.localhost:8443
 }
 
 // Admin is the dev server's administrator, a service principal whose secret

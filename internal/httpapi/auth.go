@@ -45,6 +45,13 @@ func (s *Server) authenticate(r *http.Request) (*identity.Claims, error) {
 // action on the request's scope. Deny by default: with no Authorizer, every
 // non-public route is forbidden.
 func (s *Server) authorize(r *http.Request, rt route) (*http.Request, error) {
+	if rt.surface == surfaceVault {
+		r, err := s.authenticateVault(r)
+		if err != nil {
+			return r, err
+		}
+		return r, checkAPIVersion(r)
+	}
 	c, err := s.authenticate(r)
 	if err != nil {
 		return r, err

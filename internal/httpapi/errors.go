@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/errs"
 	"github.com/latchkey/latchkey/internal/identity"
+	"github.com/latchkey/latchkey/internal/vault"
 )
 
 // This file is the only place where an error's Kind becomes an HTTP status and a
@@ -82,6 +84,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, sf surface, 
 	switch sf {
 	case surfaceOAuth:
 		s.writeOAuthError(w, kind, id, err)
+	case surfaceVault:
+		s.writeKVError(w, r, kind, err)
 	default:
 		writeManagementError(w, kind, id, err)
 	}
@@ -151,4 +155,44 @@ func logAttrs(r *http.Request, status int, d time.Duration) []slog.Attr {
 		slog.Int("status", status),
 		slog.Duration("duration", d),
 	}
+}
+
+// kvCodeOf maps each Kind to Key Vault's error code.
+var kvCodeOf = [...]string{
+	errs.Internal:        "InternalServerError",
+	errs.Invalid:         "BadParameter",
+	errs.Unauthenticated: "Unauthorized",
+	errs.Forbidden:       "Forbidden",
+	errs.NotFound:        "NotFound",
+	errs.Conflict:        "Conflict",
+	errs.Throttled:       "Throttled",
+	errs.Unavailable:     "ServiceUnavailable",
+}
+
+// writeKVError writes Key Vault's error object. Every 401 carries the bearer
+// challenge that tells the SDKs where to get a token (tenant) and for what
+// (resource): without it they give up.
+func (s *Server) writeKVError(w http.ResponseWriter, r *http.Request, kind errs.Kind, err error) {
+	body := kvErrorBody{Error: kvErrorDetail{Code: kvCodeOf[kind], Message: defaultMessage[kind]}}
+	var e *errs.Error
+	if kind != errs.Internal && errors.As(err, &e) && e.Msg != "" {
+		body.Error.Message = e.Msg
+	}
+	var code *vault.Code
+	switch {
+	case errors.As(err, &code):
+		body.Error.Code = code.Code
+		if code.Inner != "" {
+			body.Error.InnerError = &kvInnerCode{Code: code.Inner}
+		}
+	case kind == errs.Forbidden:
+		body.Error.InnerError = &kvInnerCode{Code: "ForbiddenByRbac"}
+	}
+	if kind == errs.Unauthenticated {
+		_, resourceHost, _ := s.vaultOfHost(r.Host)
+		authority := "https://" + strings.TrimPrefix(resourceHost, "vault.") + "/" + s.identity.TenantID()
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization="%s", resource="https://%s"`, authority, resourceHost))
+	}
+	w.Header().Set("x-ms-error-code", body.Error.Code)
+	_ = writeJSON(w, statusOf[kind], body)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -122,8 +121,11 @@ func writeList[T any](w http.ResponseWriter, r *http.Request, items []T, p store
 		list.Value = []T{}
 	}
 	if next != "" {
-		list.NextLink = "https://" + publicHost(r) + r.URL.EscapedPath() +
-			"?maxresults=" + strconv.Itoa(p.Limit) + "&$skiptoken=" + url.QueryEscape(next)
+		// Keep the request's filters: only the page changes.
+		q := r.URL.Query()
+		q.Set("maxresults", strconv.Itoa(p.Limit))
+		q.Set("$skiptoken", next)
+		list.NextLink = "https://" + publicHost(r) + r.URL.EscapedPath() + "?" + q.Encode()
 	}
 	return writeJSON(w, http.StatusOK, list)
 }

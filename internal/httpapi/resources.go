@@ -59,6 +59,16 @@ func (s *Server) putResource(scope func(*http.Request) string) handlerFunc {
 	}
 }
 
+// vaultByName is the handler-side twin of vaultByNameScope: it names the vault
+// that does not exist instead of acting on the tenant.
+func (s *Server) vaultByName(r *http.Request) (string, error) {
+	v, err := s.access.ResourceByName(r.Context(), store.Vault, r.PathValue("vault"))
+	if err != nil {
+		return "", err
+	}
+	return v.Scope, nil
+}
+
 func (s *Server) getResource(scope func(*http.Request) string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		rec, err := s.access.Resource(r.Context(), scope(r))
@@ -104,4 +114,20 @@ func (s *Server) listResources(k store.ResourceKind, parent func(*http.Request) 
 		}
 		return listItems(w, r, visible, p, next, s.resourceOf)
 	}
+}
+
+func (s *Server) getVaultByName(w http.ResponseWriter, r *http.Request) error {
+	sc, err := s.vaultByName(r)
+	if err != nil {
+		return err
+	}
+	return s.getResource(func(*http.Request) string { return sc })(w, r)
+}
+
+func (s *Server) deleteVaultByName(w http.ResponseWriter, r *http.Request) error {
+	sc, err := s.vaultByName(r)
+	if err != nil {
+		return err
+	}
+	return s.deleteResource(func(*http.Request) string { return sc })(w, r)
 }

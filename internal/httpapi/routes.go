@@ -50,6 +50,7 @@ type surface uint8
 const (
 	surfaceManagement surface = iota // Latchkey's JSON: {"error":{"code","message",...}}
 	surfaceOAuth                     // Entra's OAuth2 error fields
+	surfaceVault                     // Key Vault's error object, 401s with the bearer challenge
 )
 
 // route is one row of the table: a ServeMux pattern, its action, its handler,
@@ -105,7 +106,8 @@ func (s *Server) routes() []route {
 		{pattern: "DELETE /api/v1/identities/{name}/credentials/{id}", action: ActionIdentityFederatedCredentialsWrite, handle: s.onIdentity(s.deleteCredential), scope: identityScope},
 		{pattern: "POST /api/v1/identities/{name}/token", action: ActionIdentitiesAssign, handle: s.onIdentity(s.identityToken), scope: identityScope},
 
-		// The scope tree's records (resources.go): hubs, projects, vaults.
+		// The scope tree's records (resources.go): hubs, projects, vaults, and
+		// a vault's settings (vaultsettings.go).
 		{pattern: "GET /api/v1/hubs", action: access.WorkspacesRead, handle: s.listResources(store.Hub, nil, access.WorkspacesRead), inHandler: true},
 		{pattern: "PUT /api/v1/hubs/{hub}", action: access.WorkspacesWrite, handle: s.putResource(hubScope), scope: hubScope},
 		{pattern: "GET /api/v1/hubs/{hub}", action: access.WorkspacesRead, handle: s.getResource(hubScope), scope: hubScope},
@@ -119,8 +121,10 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/hubs/{hub}/vaults/{vault}", action: access.VaultsRead, handle: s.getResource(vaultScope), scope: vaultScope},
 		{pattern: "DELETE /api/v1/hubs/{hub}/vaults/{vault}", action: access.VaultsDelete, handle: s.deleteResource(vaultScope), scope: vaultScope},
 		{pattern: "GET /api/v1/vaults", action: access.VaultsRead, handle: s.listResources(store.Vault, nil, access.VaultsRead), inHandler: true},
-		{pattern: "GET /api/v1/vaults/{vault}", action: access.VaultsRead, handle: s.getResource(s.vaultByNameScope), scope: s.vaultByNameScope},
-		{pattern: "DELETE /api/v1/vaults/{vault}", action: access.VaultsDelete, handle: s.deleteResource(s.vaultByNameScope), scope: s.vaultByNameScope},
+		{pattern: "GET /api/v1/vaults/{vault}", action: access.VaultsRead, handle: s.getVaultByName, scope: s.vaultByNameScope},
+		{pattern: "DELETE /api/v1/vaults/{vault}", action: access.VaultsDelete, handle: s.deleteVaultByName, scope: s.vaultByNameScope},
+		{pattern: "PATCH /api/v1/vaults/{vault}", action: access.VaultsWrite, handle: s.updateVault, scope: s.vaultByNameScope},
+		{pattern: "GET /api/v1/vaults/{vault}/settings", action: access.VaultsRead, handle: s.vaultSettings, scope: s.vaultByNameScope},
 
 		// Access control (roles.go). Role definitions are readable by every
 		// caller, as in Azure; writes are authorized by the access service

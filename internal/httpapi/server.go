@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/identity"
+	"github.com/latchkey/latchkey/internal/vault"
 )
 
 // Options configure a Server. Logger and Registry are required.
@@ -36,6 +38,10 @@ type Options struct {
 	Access *access.Service
 	// VaultURL returns the data-plane URL of the vault named name.
 	VaultURL func(name string) string
+	// Vault is the vault service; VaultDomain names the hosts of its data
+	// plane: {vault}.vault.{VaultDomain}. Either empty turns the data plane off.
+	Vault       *vault.Service
+	VaultDomain string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -52,7 +58,10 @@ type Server struct {
 	authorizer     Authorizer
 	access         *access.Service
 	vaultURL       func(name string) string
+	vault          *vault.Service
+	vaultDomain    string
 	mux            *http.ServeMux
+	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
 }
 
 // New builds a Server and its routes.
@@ -67,7 +76,12 @@ func New(opts Options) *Server {
 		authorizer:     opts.Authorize,
 		access:         opts.Access,
 		vaultURL:       opts.VaultURL,
+		vault:          opts.Vault,
 		mux:            http.NewServeMux(),
+		vaultMux:       http.NewServeMux(),
+	}
+	if opts.Vault != nil {
+		s.vaultDomain = strings.ToLower(opts.VaultDomain)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -78,10 +92,18 @@ func New(opts Options) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	for _, rt := range s.vaultRoutes() {
+		s.vaultMux.Handle(rt.pattern, s.wrap(rt))
+	}
 	return s
 }
 
-// ServeHTTP dispatches a request through the route table.
+// ServeHTTP dispatches a request through the route table: to the Key Vault
+// data plane when its Host names a vault, to everything else otherwise.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if name, _, ok := s.vaultOfHost(r.Host); ok {
+		s.vaultMux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), vaultKey, name)))
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
