@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/time/rate"
+
+	"github.com/latchkey/latchkey/internal/identity"
 )
 
 // Config is everything `latchkey serve` and `latchkey dev` need. It is built in
@@ -28,6 +33,17 @@ type Config struct {
 	LogFormat       string        `yaml:"log_format"`
 	LogLevel        string        `yaml:"log_level"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// VaultDomain is the domain under which each vault is its own host:
+	// https://{vault}.vault.{domain}[:port]. The TLS certificate must cover
+	// *.vault.{domain}.
+	VaultDomain string `yaml:"vault_domain"`
+
+	// TokenRatePerClient and TokenRatePerAddress limit token requests, in
+	// requests per second, per client and per source address. They hold the text
+	// as given ("50", "12.5", "off"); validate checks it and throttleOptions
+	// turns it into identity.ThrottleOptions.
+	TokenRatePerClient  string `yaml:"token_rate_per_client"`
+	TokenRatePerAddress string `yaml:"token_rate_per_address"`
 
 	// MasterKey is key material from LATCHKEY_MASTER_KEY. It is never read from
 	// the file or a flag (both leak: files get committed, flags show in ps).
@@ -40,8 +56,9 @@ func (c Config) String() string {
 	if c.MasterKey != "" {
 		mk = "[REDACTED]"
 	}
-	return fmt.Sprintf("addr=%s data=%s database=%s tls_cert=%s tls_key=%s master_key_file=%s master_key=%s log_format=%s log_level=%s shutdown_timeout=%s",
-		c.Addr, c.Data, redactDSN(c.Database), c.TLSCert, c.TLSKey, c.MasterKeyFile, mk, c.LogFormat, c.LogLevel, c.ShutdownTimeout)
+	return fmt.Sprintf("addr=%s data=%s database=%s tls_cert=%s tls_key=%s master_key_file=%s master_key=%s log_format=%s log_level=%s shutdown_timeout=%s token_rate_per_client=%s token_rate_per_address=%s",
+		c.Addr, c.Data, redactDSN(c.Database), c.TLSCert, c.TLSKey, c.MasterKeyFile, mk, c.LogFormat, c.LogLevel, c.ShutdownTimeout,
+		c.TokenRatePerClient, c.TokenRatePerAddress)
 }
 
 // option is one configuration key: its YAML name, flag, environment variable and
@@ -67,6 +84,7 @@ var options = []option{
 	stringOption("tls_cert", "tls-cert", "TLS certificate chain, PEM", func(c *Config) *string { return &c.TLSCert }),
 	stringOption("tls_key", "tls-key", "TLS private key, PEM", func(c *Config) *string { return &c.TLSKey }),
 	stringOption("master_key_file", "master-key-file", "file holding the 256-bit master key, base64 or hex (or set LATCHKEY_MASTER_KEY)", func(c *Config) *string { return &c.MasterKeyFile }),
+	stringOption("vault_domain", "vault-domain", "domain of the vaults' hosts: https://{vault}.vault.{domain}; the certificate must cover *.vault.{domain}", func(c *Config) *string { return &c.VaultDomain }),
 	stringOption("log_format", "log-format", "log format: text or json", func(c *Config) *string { return &c.LogFormat }),
 	stringOption("log_level", "log-level", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 	{
@@ -82,6 +100,12 @@ var options = []option{
 		},
 		get: func(c *Config) string { return c.ShutdownTimeout.String() },
 	},
+	stringOption("token_rate_per_client", "token-rate-per-client",
+		fmt.Sprintf("token requests per second per client, burst twice that; 0 means %g, off disables", float64(identity.DefaultThrottle.PerClient)),
+		func(c *Config) *string { return &c.TokenRatePerClient }),
+	stringOption("token_rate_per_address", "token-rate-per-address",
+		fmt.Sprintf("token requests per second per source address, burst twice that; 0 means %g, off disables", float64(identity.DefaultThrottle.PerAddress)),
+		func(c *Config) *string { return &c.TokenRatePerAddress }),
 }
 
 // addFlags declares configuration flags on fs: those of the given keys, or all
@@ -176,5 +200,53 @@ func (c Config) validate() error {
 	if c.Database == "" && c.Data == "" {
 		problems = append(problems, errors.New("no database: give --database postgres://... or --data DIR for an embedded SQLite database"))
 	}
+	if _, err := c.throttleOptions(); err != nil {
+		problems = append(problems, err)
+	}
 	return errors.Join(problems...)
+}
+
+// maxTokenRate bounds a token rate setting: beyond it a limit means nothing, and
+// its burst would not fit an int. Disable the limit with "off" instead.
+const maxTokenRate = 1_000_000
+
+// throttleOptions turns the token rate settings into identity.ThrottleOptions:
+// "" or 0 keeps identity's default, "off" or a negative number disables the
+// limit, and any other rate gets a burst of twice the rate (at least 1).
+func (c Config) throttleOptions() (identity.ThrottleOptions, error) {
+	var o identity.ThrottleOptions
+	var problems []error
+	var err error
+	if o.PerClient, o.ClientBurst, err = parseTokenRate("token_rate_per_client", c.TokenRatePerClient); err != nil {
+		problems = append(problems, err)
+	}
+	if o.PerAddress, o.AddressBurst, err = parseTokenRate("token_rate_per_address", c.TokenRatePerAddress); err != nil {
+		problems = append(problems, err)
+	}
+	return o, errors.Join(problems...)
+}
+
+// parseTokenRate reads the setting key's value v. It returns a zero rate and
+// burst for the default and a negative rate for "off".
+func parseTokenRate(key, v string) (rate.Limit, int, error) {
+	s := strings.TrimSpace(v)
+	if s == "" {
+		return 0, 0, nil
+	}
+	if strings.EqualFold(s, "off") {
+		return -1, 0, nil
+	}
+	r, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(r) || math.IsInf(r, 0) {
+		return 0, 0, fmt.Errorf("%s %q is not a number of requests per second: write it like 50 or 12.5, 0 for the default, or off to disable the limit", key, v)
+	}
+	switch {
+	case r == 0:
+		return 0, 0, nil
+	case r < 0:
+		return -1, 0, nil
+	case r > maxTokenRate:
+		return 0, 0, fmt.Errorf("%s %q is more than %d requests per second: give a smaller rate, or off to disable the limit", key, v, maxTokenRate)
+	}
+	return rate.Limit(r), max(1, int(math.Ceil(2*r))), nil
 }

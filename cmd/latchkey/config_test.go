@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
+
+	"github.com/latchkey/latchkey/internal/identity"
 )
 
 // TestConfigPrecedence: defaults, then file, then environment, then flags.
@@ -130,5 +133,98 @@ func TestRedactDSN(t *testing.T) {
 		if got := redactDSN(tc.in); got != tc.want {
 			t.Errorf("redactDSN(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestConfigTokenRates: each token rate reaches identity.ThrottleOptions from
+// every source, with a burst of twice the rate; 0 or nothing keeps identity's
+// default and off or a negative rate disables the limit.
+func TestConfigTokenRates(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	numbers := file("numbers.yaml", "token_rate_per_client: 10\ntoken_rate_per_address: 2.5\n")
+	off := file("off.yaml", "token_rate_per_client: off\ntoken_rate_per_address: -1\n")
+	tests := []struct {
+		name  string
+		env   map[string]string
+		flags []string
+		want  identity.ThrottleOptions
+	}{
+		{"unset keeps the defaults", nil, nil, identity.ThrottleOptions{}},
+		{"zero keeps the defaults", nil, []string{"--token-rate-per-client", "0", "--token-rate-per-address", "0"}, identity.ThrottleOptions{}},
+		{"empty keeps the defaults", nil, []string{"--token-rate-per-client", "", "--token-rate-per-address", " "}, identity.ThrottleOptions{}},
+		{"numbers in the file", map[string]string{"LATCHKEY_CONFIG": numbers}, nil,
+			identity.ThrottleOptions{PerClient: 10, ClientBurst: 20, PerAddress: 2.5, AddressBurst: 5}},
+		{"off and negative in the file", map[string]string{"LATCHKEY_CONFIG": off}, nil,
+			identity.ThrottleOptions{PerClient: -1, PerAddress: -1}},
+		{"environment over file", map[string]string{"LATCHKEY_CONFIG": numbers, "LATCHKEY_TOKEN_RATE_PER_CLIENT": "OFF", "LATCHKEY_TOKEN_RATE_PER_ADDRESS": "300"}, nil,
+			identity.ThrottleOptions{PerClient: -1, PerAddress: 300, AddressBurst: 600}},
+		{"flags over environment", map[string]string{"LATCHKEY_TOKEN_RATE_PER_CLIENT": "off"}, []string{"--token-rate-per-client", "7", "--token-rate-per-address", "off"},
+			identity.ThrottleOptions{PerClient: 7, ClientBurst: 14, PerAddress: -1}},
+		{"a slow rate still has a burst of one", nil, []string{"--token-rate-per-client", "0.2"},
+			identity.ThrottleOptions{PerClient: 0.2, ClientBurst: 1}},
+		{"an odd fraction rounds the burst up", nil, []string{"--token-rate-per-address", "1.25"},
+			identity.ThrottleOptions{PerAddress: 1.25, AddressBurst: 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			addFlags(fs, devDefaults())
+			if err := fs.Parse(tc.flags); err != nil {
+				t.Fatal(err)
+			}
+			c, err := loadConfig(devDefaults(), fs, func(k string) string { return tc.env[k] })
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if err := c.validate(); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			got, err := c.throttleOptions()
+			if err != nil {
+				t.Fatalf("throttleOptions: %v", err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("throttleOptions() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestConfigTokenRateErrors: a bad rate is reported by validate with its key, the
+// value as given and how to fix it, both rates at once.
+func TestConfigTokenRateErrors(t *testing.T) {
+	tests := []struct {
+		name            string
+		client, address string
+		want            []string // substrings of the error
+	}{
+		{"words", "fast", "", []string{`token_rate_per_client "fast" is not a number of requests per second`, "off to disable"}},
+		{"a unit", "", "50/s", []string{`token_rate_per_address "50/s" is not a number`}},
+		{"not a number", "NaN", "", []string{`token_rate_per_client "NaN" is not a number`}},
+		{"infinite", "", "+Inf", []string{`token_rate_per_address "+Inf" is not a number`}},
+		{"too fast", "2e6", "", []string{`token_rate_per_client "2e6" is more than 1000000 requests per second`}},
+		{"both at once", "disabled", "lots", []string{`token_rate_per_client "disabled"`, `token_rate_per_address "lots"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := devDefaults()
+			c.TokenRatePerClient, c.TokenRatePerAddress = tc.client, tc.address
+			err := c.validate()
+			if err == nil {
+				t.Fatalf("validate accepted token rates %q and %q", tc.client, tc.address)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("validate error %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }

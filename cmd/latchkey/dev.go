@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/devmode"
 	"github.com/latchkey/latchkey/internal/identity"
 )
@@ -19,6 +20,7 @@ func devDefaults() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 		ShutdownTimeout: 5 * time.Second,
+		VaultDomain:     "localhost",
 	}
 }
 
@@ -86,7 +88,11 @@ func announceDev(ctx context.Context, e *env, dir, caPath string, addr net.Addr,
 	if err != nil {
 		return err
 	}
+	if err := seedDev(ctx, a, admin.ID); err != nil {
+		return err
+	}
 	info.Admin = &devmode.Admin{ClientID: admin.AppID, ClientSecret: secret.Reveal()}
+	info.VaultURL = vaultURL("localhost", addr)("default")
 	path, err := devmode.WriteInfo(dir, info)
 	if err != nil {
 		return err
@@ -97,13 +103,14 @@ Latchkey dev server is running.
   URL       %s
   Tenant    %s
   Admin     %s (its secret is in dev.json)
+  Vault     %s
   dev.json  %s
   CA        %s
             curl --cacert %s %s/healthz
             Go and most tools: export SSL_CERT_FILE=%s
 
 Dev mode is for development only. Press Ctrl+C to stop.
-`, info.URL, info.TenantID, admin.AppID, path, info.CACert, info.CACert, info.URL, info.CACert)
+`, info.URL, info.TenantID, admin.AppID, info.VaultURL, path, info.CACert, info.CACert, info.URL, info.CACert)
 	return nil
 }
 
@@ -118,4 +125,23 @@ func dialable(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// seedDev makes the dev admin Owner and Key Vault Administrator at the tenant,
+// and creates hub, project and vault "default", unless they exist.
+func seedDev(ctx context.Context, a *app, adminID string) error {
+	for _, role := range []string{access.OwnerID, access.KeyVaultAdministratorID} {
+		if err := a.access.Bootstrap(ctx, adminID, role, "/"); err != nil {
+			return err
+		}
+	}
+	for _, scope := range []string{access.HubScope("default"), access.ProjectScope("default", "default"), access.VaultScope("default", "default")} {
+		if _, err := a.access.Resource(ctx, scope); err == nil {
+			continue
+		}
+		if _, err := a.access.CreateResource(ctx, adminID, scope); err != nil {
+			return err
+		}
+	}
+	return nil
 }

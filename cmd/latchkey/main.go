@@ -96,7 +96,8 @@ Start a development server with:  latchkey dev`,
 		SilenceUsage:  true,
 	}
 	root.AddCommand(newRunCommand(e), newAgentCommand(e), newServeCommand(e), newDevCommand(e), newMigrateCommand(e),
-		newLoginCommand(e), newLogoutCommand(e), newSPCommand(e), newIdentityCommand(e), newUserCommand(e))
+		newLoginCommand(e), newLogoutCommand(e), newSPCommand(e), newIdentityCommand(e), newUserCommand(e),
+		newRoleCommand(e), newHubCommand(e), newProjectCommand(e), newKeyVaultCommand(e))
 	return root
 }
 

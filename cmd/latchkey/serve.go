@@ -16,12 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/latchkey/latchkey/internal/errs"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
-	"github.com/latchkey/latchkey/internal/install"
 	"github.com/latchkey/latchkey/internal/seal"
-	"github.com/latchkey/latchkey/internal/store"
 )
 
 func serveDefaults() Config {
@@ -59,14 +56,7 @@ flags win. The master key comes from --master-key-file or LATCHKEY_MASTER_KEY.`,
 	return cmd
 }
 
-// app is a started Latchkey, for hooks that run once it serves (dev mode).
-type app struct {
-	inst     install.Installation
-	store    backend
-	identity *identity.Service
-}
-
-// readyFunc is called once the server listens and its store is ready.
+// readyFunc is called once the server listens and its services run.
 type readyFunc func(ctx context.Context, addr net.Addr, a *app) error
 
 // runServer starts everything c describes, serves until ctx is done, then shuts
@@ -89,41 +79,38 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		return err
 	}
 	defer ln.Close()
-
 	st, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	applied, err := st.Migrate(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate the database: %w", err)
-	}
-	if len(applied) > 0 {
-		logger.Info("database migrated", "applied", applied)
-	}
-	inst, err := install.Init(ctx, st, keys)
+	a, stop, err := startServices(ctx, c, logger, keys, st)
 	if err != nil {
 		return err
 	}
-
-	ids, err := identity.New(ctx, identity.Options{
-		Store: st, Keys: keys, TenantID: inst.TenantID, JWKS: httpapi.JWKSFetcher{}, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	ranDone := make(chan struct{})
-	go func() { defer close(ranDone); ids.Run(runCtx) }()
-	defer func() { stopRun(); <-ranDone }()
+	defer stop()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(httpapi.Options{
-		Logger: logger, Registry: reg, Ready: st.Ping, Identity: ids,
-		Authorize: bootstrapPolicy(ids, st),
+		Logger: logger, Registry: reg, Ready: st.Ping, Identity: a.identity, Access: a.access,
+		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
+			return a.access.Authorize(ctx, c.ObjectID, string(action), scope)
+		},
+		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain,
 	})
+	logger.Info("latchkey started", "addr", ln.Addr().String(), "version", version(),
+		"database", storeKind(c), "tenant_id", a.inst.TenantID, "master_key_id", keys.ActiveID())
+	return serveHTTPS(ctx, c, logger, ln, cert, api, func() error {
+		if onReady == nil {
+			return nil
+		}
+		return onReady(ctx, ln.Addr(), a)
+	})
+}
+
+// serveHTTPS serves api on ln until ctx is done, calling ready once it serves.
+func serveHTTPS(ctx context.Context, c Config, logger *slog.Logger, ln net.Listener, cert tls.Certificate, api http.Handler, ready func() error) error {
 	srv := &http.Server{
 		Handler:           api,
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
@@ -137,15 +124,11 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	logger.Info("latchkey started", "addr", ln.Addr().String(), "version", version(),
-		"database", storeKind(c), "tenant_id", inst.TenantID, "master_key_id", keys.ActiveID())
-	if onReady != nil {
-		if err := onReady(ctx, ln.Addr(), &app{inst: inst, store: st, identity: ids}); err != nil {
-			srv.Close()
-			return err
-		}
+	if err := ready(); err != nil {
+		srv.Close()
+		<-errc
+		return err
 	}
-
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve HTTPS: %w", err)
@@ -221,21 +204,4 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
-}
-
-// bootstrapPolicy is the authorization policy until role assignments exist:
-// the bootstrap administrator may do everything, everyone else nothing.
-func bootstrapPolicy(ids *identity.Service, settings store.Settings) httpapi.Authorizer {
-	return func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
-		ok, err := ids.IsBootstrapAdmin(ctx, settings, c.ObjectID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errs.E(errs.Forbidden, "authorize", fmt.Sprintf(
-				"principal %s may not perform %s on %s: until role assignments arrive, only the bootstrap administrator may use the management API",
-				c.ObjectID, action, scope), nil)
-		}
-		return nil
-	}
 }
