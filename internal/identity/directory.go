@@ -14,8 +14,9 @@ import (
 
 // directory is an immutable snapshot of every principal and its credentials,
 // swapped atomically, so that token issue and verification read memory, not the
-// database. Writes through the Service rebuild it at once; Run reloads it every
-// DirectoryRefresh to see other replicas' writes.
+// database. It is rebuilt when the change feed reports a principal or
+// credential change, from this replica or another; a write through this
+// Service applies its change before it returns.
 type directory struct {
 	byID    map[string]*store.Principal
 	byAppID map[string]*store.Principal

@@ -134,6 +134,9 @@ func (s *Service) Token(ctx context.Context, r TokenRequest) (TokenResponse, err
 	if err := s.throttle.allow(r.ClientID, r.Username, r.RemoteAddr); err != nil {
 		return TokenResponse{}, err
 	}
+	if err := s.feed.Fresh(ctx); err != nil {
+		return TokenResponse{}, errs.E(errs.Unavailable, "identity.Token", "", err)
+	}
 	var (
 		p      *store.Principal
 		method string

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/errs"
 	"github.com/latchkey/latchkey/internal/seal"
 	"github.com/latchkey/latchkey/internal/store"
 )
@@ -28,6 +29,7 @@ import (
 // Store is what identity needs of the storage contract.
 type Store interface {
 	store.Settings
+	store.Changes
 	store.Principals
 	store.Credentials
 	store.SigningKeys
@@ -45,9 +47,10 @@ type Options struct {
 	// KeyPrepublish is how long a new signing key is published before it signs,
 	// so relying parties that cache the JWKS know it in time; default 24 hours.
 	KeyPrepublish time.Duration
-	// DirectoryRefresh is how often the in-memory directory reloads from the
-	// store to see changes made by other replicas; default 5 seconds. Changes
-	// made through this Service are visible at once.
+	// DirectoryRefresh is how often the directory polls the change feed even
+	// without a signal (a safety net: the feed signals every write, on every
+	// replica); default 5 seconds. Changes made through this Service are
+	// visible at once.
 	DirectoryRefresh time.Duration
 	// JWKS fetches federated issuers' key sets; nil disables jwksUri federation
 	// (inline key sets still work).
@@ -77,6 +80,7 @@ type Service struct {
 
 	keys      atomic.Pointer[keySet]
 	dir       atomic.Pointer[directory]
+	feed      *store.Follower
 	verified  *tokenCache
 	throttle  *throttle
 	assertion *replayCache
@@ -114,6 +118,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.assertion = newReplayCache(100_000)
 	s.throttle = newThrottle(opts.Throttle, s.now)
 	s.issuers = newIssuerCache(s.fetcher, s.now)
+	seq, err := s.store.LatestChange(ctx)
+	if err != nil {
+		return nil, errs.E(errs.Unavailable, op("New"), "cannot read the change feed", err)
+	}
+	s.feed = store.NewFollower(s.store, seq, s.applyChanges)
 	if err := s.rotateKeys(ctx); err != nil {
 		return nil, err
 	}
@@ -129,21 +138,24 @@ func (s *Service) TenantID() string { return s.tenant }
 // TokenLifetime returns the lifetime of issued access tokens.
 func (s *Service) TokenLifetime() time.Duration { return s.lifetime }
 
-// Run keeps signing keys rotated and the directory fresh until ctx is done.
+// Run keeps signing keys rotated and the directory in step with the change
+// feed until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	dirTick := time.NewTicker(s.refresh)
-	defer dirTick.Stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// A failed reload keeps the last good directory; the next signal retries.
+		s.feed.Run(ctx, s.refresh, func(err error) {
+			s.log.Warn("identity directory reload failed; serving the last one", "err", err)
+		})
+	}()
+	defer func() { <-done }()
 	keyTick := time.NewTicker(time.Minute)
 	defer keyTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-dirTick.C:
-			// A failed refresh keeps the last good directory; the next tick retries.
-			if err := s.reloadDirectory(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("identity directory reload failed; serving the last one", "err", err)
-			}
 		case <-keyTick.C:
 			if err := s.rotateKeys(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("signing key rotation failed", "err", err)
@@ -161,3 +173,22 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // op names an operation for errors.
 func op(name string) string { return fmt.Sprintf("identity.%s", name) }
+
+// applyChanges reloads what the change feed says changed: the directory for
+// principals and credentials, the key set for signing keys.
+func (s *Service) applyChanges(ctx context.Context, cs []store.Change) error {
+	var principals, keys bool
+	for _, c := range cs {
+		principals = principals || c.Topic == store.TopicPrincipal
+		keys = keys || c.Topic == store.TopicSigningKey
+	}
+	if keys {
+		if err := s.reloadKeys(ctx); err != nil {
+			return err
+		}
+	}
+	if principals {
+		return s.reloadDirectory(ctx)
+	}
+	return nil
+}

@@ -174,6 +174,17 @@ func (s *Service) openSigner(sk *signingKey, k store.SigningKey) error {
 	return nil
 }
 
+// reloadKeys loads the stored signing keys without rotating.
+func (s *Service) reloadKeys(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	stored, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return errs.E(errs.Unavailable, op("reloadKeys"), "cannot read signing keys", err)
+	}
+	return s.loadKeys(stored, s.now())
+}
+
 // JWKS returns the published JSON Web Key Set: every key whose tokens may still
 // be in use, and the next key before it signs.
 func (s *Service) JWKS() []byte { return s.keys.Load().jwks }

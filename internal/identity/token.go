@@ -95,6 +95,9 @@ func (s *Service) issue(ctx context.Context, p store.Principal, clientID, authMe
 // Unauthenticated and say what is wrong, never echoing the token.
 func (s *Service) Verify(ctx context.Context, token string, audiences ...string) (*Claims, error) {
 	const o = "identity.Verify"
+	if err := s.feed.Fresh(ctx); err != nil {
+		return nil, errs.E(errs.Unavailable, o, "", err)
+	}
 	now := s.now()
 	c, ok := s.verified.get(token)
 	if !ok {
