@@ -6,10 +6,10 @@ import (
 )
 
 // Change records that something a cache may hold was written: every write
-// method of Principals, Credentials, SigningKeys, Resources, RoleDefinitions,
-// RoleAssignments and EligibleAssignments appends one in the same transaction
-// as the write, so no replica misses a change even if it was down when it
-// happened.
+// method of Secrets, Principals, Credentials, SigningKeys, Resources,
+// RoleDefinitions, RoleAssignments and EligibleAssignments appends one in the
+// same transaction as the write, so no replica misses a change even if it
+// was down when it happened.
 type Change struct {
 	Seq   int64  // increases with every change
 	Topic string // the aggregate: one of the Topic constants
