@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"encoding/base64"
 	"strings"
@@ -80,7 +81,17 @@ func (s *Service) issue(ctx context.Context, p store.Principal, clientID, authMe
 	default:
 		c.AppID, c.AuthorizedParty = p.AppID, p.AppID
 	}
-	tok, err := jwt.Signed(set.active.signer).Claims(c).Serialize()
+	// Sign the claims' JSON directly: go-jose's JWT builder would round-trip
+	// it through a map, a quarter of the cost of a token.
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", Claims{}, errs.E(errs.Internal, op("issue"), "", err)
+	}
+	jws, err := set.active.signer.Sign(payload)
+	if err != nil {
+		return "", Claims{}, errs.E(errs.Internal, op("issue"), "", err)
+	}
+	tok, err := jws.CompactSerialize()
 	if err != nil {
 		return "", Claims{}, errs.E(errs.Internal, op("issue"), "", err)
 	}
