@@ -2,9 +2,9 @@ package identity
 
 import (
 	"context"
-	"encoding/json"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"sync"
 	"time"
