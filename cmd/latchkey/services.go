@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
 	"github.com/latchkey/latchkey/internal/seal"
+	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/vault"
 )
 
@@ -43,8 +48,13 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
+	feed, sync, err := followChanges(ctx, st, logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	ids, err := identity.New(ctx, identity.Options{
 		Store: st, Keys: keys, TenantID: inst.TenantID, JWKS: httpapi.JWKSFetcher{}, Logger: logger, Throttle: throttle,
+		Feed: feed, Sync: sync,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -53,12 +63,18 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	vs, err := vault.New(ctx, vault.Options{Store: st, Keys: keys, Access: acc, TenantID: inst.TenantID, Logger: logger})
+	vs, err := vault.New(ctx, vault.Options{Store: st, Keys: keys, Access: acc, TenantID: inst.TenantID, Logger: logger, Feed: feed, Sync: sync})
 	if err != nil {
 		return nil, nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	loops := []func(context.Context) error{ids.Run, acc.Run, vs.Run}
+	runFeed := func(ctx context.Context) error {
+		feed.Run(ctx, 5*time.Second, func(err error) {
+			logger.Warn("could not follow the change feed; caches serve what they hold and retry", "err", err)
+		})
+		return nil
+	}
+	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run}
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
 		go func() { _ = run(runCtx); done <- struct{}{} }()
@@ -70,6 +86,29 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 		}
 	}
 	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs}, stop, nil
+}
+
+// followChanges makes the process's one change-feed follower, which reports
+// its progress as this replica, and the Sync that makes a write wait until
+// every live replica has applied it, so that the writer's next request sees it
+// whichever replica serves it.
+func followChanges(ctx context.Context, st backend, logger *slog.Logger) (*store.Follower, func(context.Context) error, error) {
+	seq, err := st.LatestChange(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the change feed: %w", err)
+	}
+	feed := store.NewFollower(st, seq)
+	host, _ := os.Hostname()
+	feed.ReportTo(st, fmt.Sprintf("%s/%d/%s", host, os.Getpid(), uuid.NewString()[:8]), time.Now)
+	barrier := store.NewBarrier(st, st, time.Now)
+	sync := func(ctx context.Context) error {
+		behind, err := barrier.Wait(ctx)
+		if len(behind) > 0 {
+			logger.WarnContext(ctx, "replicas did not apply a write in time; they will shortly", "replicas", behind)
+		}
+		return err
+	}
+	return feed, sync, nil
 }
 
 // auditLog records access changes in the log until the audit trail lands: a

@@ -57,6 +57,13 @@ type Options struct {
 	JWKS JWKSFetcher
 	// Throttle limits token requests; the zero value uses DefaultThrottle.
 	Throttle ThrottleOptions
+	// Feed is the process's change-feed follower, shared with the other
+	// services; nil gives the Service a follower of its own (tests), which Run
+	// then runs.
+	Feed *store.Follower
+	// Sync is called after every write, once this replica applied it: it
+	// waits until the other replicas did too (store.Barrier). Nil: no wait.
+	Sync func(ctx context.Context) error
 	// Logger reports background failures (key rotation, directory reloads);
 	// nil discards them.
 	Logger *slog.Logger
@@ -81,6 +88,8 @@ type Service struct {
 	keys      atomic.Pointer[keySet]
 	dir       atomic.Pointer[directory]
 	feed      *store.Follower
+	ownFeed   bool
+	sync      func(ctx context.Context) error
 	verified  *tokenCache
 	throttle  *throttle
 	assertion *replayCache
@@ -118,11 +127,18 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.assertion = newReplayCache(100_000)
 	s.throttle = newThrottle(opts.Throttle, s.now)
 	s.issuers = newIssuerCache(s.fetcher, s.now)
-	seq, err := s.store.LatestChange(ctx)
-	if err != nil {
-		return nil, errs.E(errs.Unavailable, op("New"), "cannot read the change feed", err)
+	s.sync = opts.Sync
+	if s.sync == nil {
+		s.sync = func(context.Context) error { return nil }
 	}
-	s.feed = store.NewFollower(s.store, seq, s.applyChanges)
+	if s.feed = opts.Feed; s.feed == nil {
+		seq, err := s.store.LatestChange(ctx)
+		if err != nil {
+			return nil, errs.E(errs.Unavailable, op("New"), "cannot read the change feed", err)
+		}
+		s.feed, s.ownFeed = store.NewFollower(s.store, seq), true
+	}
+	s.feed.Subscribe(s.applyChanges)
 	if err := s.rotateKeys(ctx); err != nil {
 		return nil, err
 	}
@@ -141,15 +157,17 @@ func (s *Service) TokenLifetime() time.Duration { return s.lifetime }
 // Run keeps signing keys rotated and the directory in step with the change
 // feed until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// A failed reload keeps the last good directory; the next signal retries.
-		s.feed.Run(ctx, s.refresh, func(err error) {
-			s.log.Warn("identity directory reload failed; serving the last one", "err", err)
-		})
-	}()
-	defer func() { <-done }()
+	if s.ownFeed {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			// A failed reload keeps the last good directory; the next signal retries.
+			s.feed.Run(ctx, s.refresh, func(err error) {
+				s.log.Warn("identity directory reload failed; serving the last one", "err", err)
+			})
+		}()
+		defer func() { <-done }()
+	}
 	keyTick := time.NewTicker(time.Minute)
 	defer keyTick.Stop()
 	for {
@@ -191,4 +209,13 @@ func (s *Service) applyChanges(ctx context.Context, cs []store.Change) error {
 		return s.reloadDirectory(ctx)
 	}
 	return nil
+}
+
+// applied makes a write of this Service visible: this replica applies it at
+// once, then every other replica has applied it before the caller answers.
+func (s *Service) applied(ctx context.Context) error {
+	if err := s.feed.CatchUp(ctx); err != nil {
+		return err
+	}
+	return s.sync(ctx)
 }

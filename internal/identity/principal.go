@@ -50,7 +50,7 @@ func (s *Service) CreateServicePrincipal(ctx context.Context, displayName string
 	if err := s.store.CreateCredential(ctx, cred); err != nil {
 		return CreatedServicePrincipal{}, storeError(o, "service principal "+displayName, err)
 	}
-	return CreatedServicePrincipal{Principal: p, Secret: secret, SecretID: cred.ID, Expires: cred.Expires}, s.feed.CatchUp(ctx)
+	return CreatedServicePrincipal{Principal: p, Secret: secret, SecretID: cred.ID, Expires: cred.Expires}, s.applied(ctx)
 }
 
 // ResetSecret replaces every client secret of the service principal or managed
@@ -70,7 +70,7 @@ func (s *Service) ResetSecret(ctx context.Context, appID string, lifetime time.D
 	if err := s.store.ReplaceCredentials(ctx, p.ID, store.SecretCredential, cred); err != nil {
 		return CreatedServicePrincipal{}, storeError(o, "service principal "+appID, err)
 	}
-	return CreatedServicePrincipal{Principal: p, Secret: secret, SecretID: cred.ID, Expires: cred.Expires}, s.feed.CatchUp(ctx)
+	return CreatedServicePrincipal{Principal: p, Secret: secret, SecretID: cred.ID, Expires: cred.Expires}, s.applied(ctx)
 }
 
 // CreateUser creates a local user who signs in with a password.
@@ -94,7 +94,7 @@ func (s *Service) CreateUser(ctx context.Context, name string, password Secret) 
 	if err := s.store.CreatePrincipal(ctx, p); err != nil {
 		return store.Principal{}, storeError(o, "user "+name, err)
 	}
-	return p, s.feed.CatchUp(ctx)
+	return p, s.applied(ctx)
 }
 
 // CreateManagedIdentity creates a user-assigned managed identity at
@@ -122,7 +122,7 @@ func (s *Service) createManagedIdentity(ctx context.Context, name, scope string)
 	if err := s.store.CreatePrincipal(ctx, p); err != nil {
 		return store.Principal{}, storeError(op("CreateManagedIdentity"), "managed identity "+name, err)
 	}
-	return p, s.feed.CatchUp(ctx)
+	return p, s.applied(ctx)
 }
 
 // Principal returns the principal with object id id (Kind NotFound if none).
@@ -160,7 +160,7 @@ func (s *Service) DeletePrincipal(ctx context.Context, id string) error {
 	if err := s.store.DeletePrincipal(ctx, id); err != nil {
 		return storeError(op("DeletePrincipal"), "principal "+id, err)
 	}
-	return s.feed.CatchUp(ctx)
+	return s.applied(ctx)
 }
 
 // SetEnabled enables or disables a principal. A disabled principal gets no
@@ -175,7 +175,7 @@ func (s *Service) SetEnabled(ctx context.Context, id string, enabled bool) (stor
 	if err := s.store.UpdatePrincipal(ctx, p); err != nil {
 		return p, storeError(o, "principal "+id, err)
 	}
-	return p, s.feed.CatchUp(ctx)
+	return p, s.applied(ctx)
 }
 
 // AddCertificate registers a certificate (PEM or DER, public part only) for
@@ -192,7 +192,7 @@ func (s *Service) AddCertificate(ctx context.Context, appID, name string, cert [
 	if err := s.store.CreateCredential(ctx, c); err != nil {
 		return c, storeError(op("AddCertificate"), "certificate "+c.Name, err)
 	}
-	return c, s.feed.CatchUp(ctx)
+	return c, s.applied(ctx)
 }
 
 // AddFederatedCredential lets tokens from an external issuer act as the
@@ -209,7 +209,7 @@ func (s *Service) AddFederatedCredential(ctx context.Context, appID string, f Fe
 	if err := s.store.CreateCredential(ctx, c); err != nil {
 		return c, storeError(op("AddFederatedCredential"), "federated credential "+f.Name, err)
 	}
-	return c, s.feed.CatchUp(ctx)
+	return c, s.applied(ctx)
 }
 
 // Credentials lists a principal's credentials; secrets appear as hints only.
@@ -223,7 +223,7 @@ func (s *Service) DeleteCredential(ctx context.Context, principalID, id string) 
 	if err := s.store.DeleteCredential(ctx, principalID, id); err != nil {
 		return storeError(op("DeleteCredential"), "credential "+id, err)
 	}
-	return s.feed.CatchUp(ctx)
+	return s.applied(ctx)
 }
 
 // IssueFor issues an access token for principal p with audience resource,

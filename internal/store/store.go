@@ -39,6 +39,7 @@ type Store interface {
 	RoleAssignments
 	EligibleAssignments
 	Changes
+	Replicas
 
 	// Ping checks that the database answers; /readyz calls it.
 	Ping(ctx context.Context) error

@@ -148,7 +148,7 @@ func (s *Service) Restore(ctx context.Context, principalID, vaultName, blob stri
 	cur := svs[len(svs)-1]
 	sec := store.Secret{Vault: v.name, Name: name, CurrentVersion: cur.Version, Created: svs[0].Created, Updated: store.Time(s.now())}
 	err = s.store.RestoreSecret(ctx, sec, svs)
-	s.cache.drop(v.name, name)
+	s.written(ctx, v.name, name)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return Bundle{}, kvError(errs.Conflict, o, "Conflict", "", fmt.Sprintf("a secret named %s already exists in this vault (perhaps deleted): delete and purge it first", name))

@@ -39,7 +39,7 @@ func (s *Service) Delete(ctx context.Context, principalID, vaultName, name strin
 	now := store.Time(s.now())
 	purge := now.Add(time.Duration(v.settings.RetentionDays) * 24 * time.Hour)
 	err = s.store.DeleteSecret(ctx, v.name, name, now, purge)
-	s.cache.drop(v.name, name)
+	s.written(ctx, v.name, name)
 	if err != nil {
 		return DeletedBundle{}, notFound(o, name, err)
 	}
@@ -120,7 +120,7 @@ func (s *Service) Recover(ctx context.Context, principalID, vaultName, name stri
 		return Bundle{}, err
 	}
 	err = s.store.RecoverSecret(ctx, v.name, name)
-	s.cache.drop(v.name, name)
+	s.written(ctx, v.name, name)
 	if err != nil {
 		return Bundle{}, notFound(o, name, err)
 	}
@@ -152,7 +152,7 @@ func (s *Service) Purge(ctx context.Context, principalID, vaultName, name string
 			name, d.ScheduledPurge.UTC().Format(time.RFC3339)))
 	}
 	err = s.store.PurgeSecret(ctx, v.name, name)
-	s.cache.drop(v.name, name)
+	s.written(ctx, v.name, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return errs.E(errs.Unavailable, o, "", err)
 	}

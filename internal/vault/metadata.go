@@ -60,7 +60,7 @@ func (s *Service) Update(ctx context.Context, principalID, vaultName, name, vers
 	}
 	sv.Updated = store.Time(s.now())
 	err = s.store.UpdateSecretVersion(ctx, sv)
-	s.cache.drop(v.name, name)
+	s.written(ctx, v.name, name)
 	if err != nil {
 		return Bundle{}, notFound(o, name, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -35,6 +36,10 @@ func NewValue(b []byte) Value { return Value{b: b} }
 func (Value) String() string       { return "[REDACTED]" }
 func (Value) GoString() string     { return "[REDACTED]" }
 func (Value) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// Format prints [REDACTED] for every verb: without it, verbs that fmt does not
+// route to String (%d, %o, %b) print the plaintext's bytes.
+func (Value) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "[REDACTED]") }
 
 // Reveal returns the plaintext.
 func (v Value) Reveal() []byte { return v.b }
@@ -169,7 +174,7 @@ func (s *Service) Set(ctx context.Context, principalID, vaultName, name string, 
 		return Bundle{}, errs.E(errs.Internal, o, "", err)
 	}
 	err = s.store.CreateSecretVersion(ctx, sv)
-	s.cache.drop(v.name, name)
+	s.written(ctx, v.name, name)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return Bundle{}, kvError(errs.Conflict, o, "Conflict", "ObjectIsDeletedButRecoverable",

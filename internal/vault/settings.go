@@ -68,6 +68,7 @@ func parseSettings(props []byte) (Settings, error) {
 // vault returns the vault named name, from the cache or the store. Kinds:
 // NotFound.
 func (s *Service) vault(ctx context.Context, name string) (*vaultInfo, error) {
+	name = foldName(name)
 	// A change another replica made and announced must not be answered from
 	// the cache: catch up first (at steady state this is one atomic load).
 	if err := s.feed.Fresh(ctx); err != nil {
@@ -105,6 +106,23 @@ func (s *Service) vault(ctx context.Context, name string) (*vaultInfo, error) {
 	return v, nil
 }
 
+// foldName lower-cases the ASCII letters of a vault name, as scopes do (the
+// management API passes names as typed); other bytes stay, and name no vault.
+func foldName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return name
+}
+
 // CheckNetwork refuses (Kind Forbidden) a client address outside the vault's
 // allow-list. The data plane calls it before any authentication work.
 func (s *Service) CheckNetwork(ctx context.Context, vaultName, clientIP string) error {
@@ -121,7 +139,8 @@ func (s *Service) CheckNetwork(ctx context.Context, vaultName, clientIP string) 
 			}
 		}
 	}
-	return errs.E(errs.Forbidden, "vault.CheckNetwork", fmt.Sprintf("client address %s is not allowed to reach vault %s (its network allow-list): ask its administrator", clientIP, vaultName), nil)
+	return kvError(errs.Forbidden, "vault.CheckNetwork", "Forbidden", "ForbiddenByFirewall",
+		fmt.Sprintf("client address %s is not allowed to reach vault %s (its network allow-list): ask its administrator", clientIP, vaultName))
 }
 
 // Settings returns the settings of the vault named name; the caller needs
@@ -188,6 +207,6 @@ func (s *Service) UpdateSettings(ctx context.Context, principalID, name string, 
 	if err := s.store.UpdateResource(ctx, r); err != nil {
 		return st, errs.E(errs.Unavailable, o, "", err)
 	}
-	s.cache.dropVault(name)
+	s.cache.dropVault(v.name)
 	return st, nil
 }

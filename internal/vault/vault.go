@@ -43,21 +43,29 @@ type Options struct {
 	Keys     *seal.Keyring
 	Access   Authorizer
 	TenantID string
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Feed is the process's change-feed follower, shared with the other
+	// services; nil gives the Service one of its own (tests), which Run runs.
+	Feed *store.Follower
+	// Sync is called after every write: it waits until the other replicas
+	// have applied it (store.Barrier). Nil: no wait.
+	Sync   func(ctx context.Context) error
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Service is the vault service. It is safe for concurrent use; Run keeps its
 // cache in step with the store and purges deleted secrets when due.
 type Service struct {
-	store  Store
-	keys   *seal.Keyring
-	access Authorizer
-	tenant string
-	log    *slog.Logger
-	now    func() time.Time
-	cache  *cache
-	feed   *store.Follower
+	store   Store
+	keys    *seal.Keyring
+	access  Authorizer
+	tenant  string
+	log     *slog.Logger
+	now     func() time.Time
+	cache   *cache
+	feed    *store.Follower
+	ownFeed bool
+	sync    func(ctx context.Context) error
 }
 
 // New builds a Service.
@@ -72,12 +80,18 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	seq, err := s.store.LatestChange(ctx)
-	if err != nil {
-		return nil, err
+	s.cache, s.sync = newCache(), opts.Sync
+	if s.sync == nil {
+		s.sync = func(context.Context) error { return nil }
 	}
-	s.cache = newCache()
-	s.feed = store.NewFollower(s.store, seq, s.applyChanges)
+	if s.feed = opts.Feed; s.feed == nil {
+		seq, err := s.store.LatestChange(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.feed, s.ownFeed = store.NewFollower(s.store, seq), true
+	}
+	s.feed.Subscribe(s.applyChanges)
 	return s, nil
 }
 
@@ -85,15 +99,17 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 // changed) and purges soft-deleted secrets past their scheduled purge date,
 // until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.feed.Run(ctx, 5*time.Second, func(err error) {
-			s.log.Warn("vault cache could not follow the change feed; it was cleared", "err", err)
-			s.cache.clear()
-		})
-	}()
-	defer func() { <-done }()
+	if s.ownFeed {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.feed.Run(ctx, 5*time.Second, func(err error) {
+				s.log.Warn("vault cache could not follow the change feed; it was cleared", "err", err)
+				s.cache.clear()
+			})
+		}()
+		defer func() { <-done }()
+	}
 	purge := time.NewTicker(time.Minute)
 	defer purge.Stop()
 	for {
@@ -122,3 +138,12 @@ func (s *Service) authorize(ctx context.Context, principalID, action string, v *
 }
 
 var _ Authorizer = (*access.Service)(nil)
+
+// written makes a write visible everywhere before the caller answers: the
+// local cache entry is dropped, then the other replicas apply the change.
+func (s *Service) written(ctx context.Context, vault, name string) {
+	s.cache.drop(vault, name)
+	if err := s.sync(ctx); err != nil {
+		s.log.WarnContext(ctx, "other replicas may not have seen a vault write yet", "vault", vault, "err", err)
+	}
+}

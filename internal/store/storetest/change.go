@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func testChanges(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Prune", testChangePrune},
 		{"ConcurrentWriters", testChangeConcurrentWriters},
 		{"Signal", testChangeSignal},
+		{"Replicas", testReplicas},
 	})
 }
 
@@ -374,5 +376,44 @@ func changeSteps(ctx context.Context, s store.Store) []changeStep {
 		{"DeletePrincipal, without assignments", func() error {
 			return s.DeletePrincipal(ctx, alice.ID)
 		}, on(principal, alice.ID)},
+	}
+}
+
+// testReplicas: a replica's reports, lagging detection by seq and liveness,
+// and forgetting.
+func testReplicas(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	t0 := baseTime()
+	for _, r := range []struct {
+		id  string
+		seq int64
+		at  time.Time
+	}{{"a", 10, t0}, {"b", 5, t0}, {"c", 1, t0.Add(-time.Hour)}} {
+		if err := s.ReportApplied(ctx, r.id, r.seq, r.at); err != nil {
+			t.Fatalf("ReportApplied(%s) = %v", r.id, err)
+		}
+	}
+	lagging := func(seq int64, since time.Time) []string {
+		t.Helper()
+		ids, err := s.LaggingReplicas(ctx, seq, since)
+		if err != nil {
+			t.Fatalf("LaggingReplicas(%d) = %v", seq, err)
+		}
+		return ids
+	}
+	if got := lagging(8, t0.Add(-time.Minute)); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("LaggingReplicas(8, live) = %v, want [b] (c is not live, a is ahead)", got)
+	}
+	if got := lagging(8, t0.Add(-2*time.Hour)); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("LaggingReplicas(8, all) = %v, want [b c]", got)
+	}
+	if err := s.ReportApplied(ctx, "b", 9, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetReplica(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if got := lagging(8, t0.Add(-2*time.Hour)); len(got) != 0 {
+		t.Errorf("after b caught up and c was forgotten: LaggingReplicas = %v, want none", got)
 	}
 }
