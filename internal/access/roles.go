@@ -206,6 +206,8 @@ func storeError(o, what string, err error) error {
 		return errs.E(errs.NotFound, o, what+" was not found", err)
 	case errors.Is(err, store.ErrConflict):
 		return errs.E(errs.Conflict, o, what+" already exists", err)
+	case errors.Is(err, store.ErrInvalid):
+		return errs.Invalidf(o, "$skiptoken", "the page token is not one this server issued: follow nextLink unchanged")
 	}
 	return errs.E(errs.Unavailable, o, "", err)
 }

@@ -77,8 +77,9 @@ func unix(t time.Time) *int64 {
 	return &u
 }
 
+// fromUnix reads an optional time; absent or 0 means no time at all.
 func fromUnix(u *int64) time.Time {
-	if u == nil {
+	if u == nil || *u == 0 {
 		return time.Time{}
 	}
 	return time.Unix(*u, 0).UTC()

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -22,6 +23,9 @@ type Secret struct{ s string }
 func (Secret) String() string       { return "[REDACTED]" }
 func (Secret) GoString() string     { return "[REDACTED]" }
 func (Secret) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// Format prints [REDACTED] for every verb, so %d or %x cannot show it either.
+func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[REDACTED]")) }
 
 // Reveal returns the plaintext.
 func (s Secret) Reveal() string { return s.s }

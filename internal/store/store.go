@@ -27,6 +27,10 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is wrapped by errors for writes that collide with an existing record.
 var ErrConflict = errors.New("conflict")
 
+// ErrInvalid is wrapped by errors for arguments a backend cannot use, such as a
+// page cursor it did not issue.
+var ErrInvalid = errors.New("invalid argument")
+
 // Store is everything a backend provides. It is safe for concurrent use.
 type Store interface {
 	Settings

@@ -88,7 +88,7 @@ func (s *Service) ListDeleted(ctx context.Context, principalID, vaultName string
 	}
 	secs, next, err := s.store.Secrets(ctx, v.name, true, p)
 	if err != nil {
-		return nil, "", errs.E(errs.Unavailable, o, "", err)
+		return nil, "", listError(o, err)
 	}
 	out := make([]DeletedBundle, 0, len(secs))
 	for _, sec := range secs {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/latchkey/latchkey/internal/access"
@@ -80,7 +81,7 @@ func (s *Service) List(ctx context.Context, principalID, vaultName string, p sto
 	}
 	secs, next, err := s.store.Secrets(ctx, v.name, false, p)
 	if err != nil {
-		return nil, "", errs.E(errs.Unavailable, o, "", err)
+		return nil, "", listError(o, err)
 	}
 	out := make([]Bundle, 0, len(secs))
 	for _, sec := range secs {
@@ -113,13 +114,22 @@ func (s *Service) Versions(ctx context.Context, principalID, vaultName, name str
 	}
 	vs, next, err := s.store.SecretVersions(ctx, v.name, name, p)
 	if err != nil {
-		return nil, "", errs.E(errs.Unavailable, o, "", err)
+		return nil, "", listError(o, err)
 	}
 	out := make([]Bundle, len(vs))
 	for i, sv := range vs {
 		out[i] = s.bundle(v, sv)
 	}
 	return out, next, nil
+}
+
+// listError maps a listing's store error: a page token the store did not issue
+// is the caller's mistake, anything else is the store's.
+func listError(op string, err error) error {
+	if errors.Is(err, store.ErrInvalid) {
+		return kvError(errs.Invalid, op, "BadParameter", "", "the $skiptoken is not one this vault issued: follow nextLink unchanged")
+	}
+	return errs.E(errs.Unavailable, op, "", err)
 }
 
 // orNotFound turns a nil error (a record that exists but does not count, such

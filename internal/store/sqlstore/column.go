@@ -100,7 +100,7 @@ func encodeCursor(key string) string {
 func decodeCursor(cursor string) (string, error) {
 	key, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
-		return "", fmt.Errorf("invalid page cursor: %w", err)
+		return "", fmt.Errorf("page cursor is not one this store issued: %w", store.ErrInvalid)
 	}
 	return string(key), nil
 }
