@@ -59,7 +59,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	acc, err := access.New(ctx, access.Options{Store: st, Logger: logger, Audit: auditLog(logger)})
+	acc, err := access.New(ctx, access.Options{Store: st, Logger: logger, Audit: auditLog(logger), Feed: feed, Sync: sync})
 	if err != nil {
 		return nil, nil, err
 	}

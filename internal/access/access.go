@@ -51,7 +51,13 @@ type Options struct {
 	Store Store
 	// Audit receives a record of every change to access and every elevation
 	// step; nil discards them.
-	Audit  func(ctx context.Context, e Event)
+	Audit func(ctx context.Context, e Event)
+	// Feed is the process's change-feed follower, shared with the other
+	// services; nil gives the Service a follower of its own, which Run runs.
+	Feed *store.Follower
+	// Sync is called after every write, once this replica applied it: it
+	// waits until the other replicas did too (store.Barrier). Nil: no wait.
+	Sync   func(ctx context.Context) error
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -64,9 +70,10 @@ type Service struct {
 	log   *slog.Logger
 	now   func() time.Time
 	idx   atomic.Pointer[index]
-	// lastSeq is the last change applied to the index; only Run's goroutine
-	// (and New, before it) writes it.
-	lastSeq atomic.Int64
+	feed  *store.Follower
+	// ownFeed says Run must run feed (no shared follower was given).
+	ownFeed bool
+	sync    func(ctx context.Context) error
 }
 
 // New builds a Service and its index from the store.
@@ -74,8 +81,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Store == nil {
 		return nil, errors.New("access.New: Store is required")
 	}
-	s := &Service{store: opts.Store, audit: opts.Audit, log: opts.Logger, now: opts.Now}
+	s := &Service{store: opts.Store, audit: opts.Audit, log: opts.Logger, now: opts.Now, sync: opts.Sync}
 	s.idx.Store(&index{})
+	if s.sync == nil {
+		s.sync = func(context.Context) error { return nil }
+	}
 	if s.audit == nil {
 		s.audit = func(context.Context, Event) {}
 	}
@@ -85,9 +95,14 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := s.rebuild(ctx); err != nil {
+	seq, err := s.rebuild(ctx)
+	if err != nil {
 		return nil, err
 	}
+	if s.feed = opts.Feed; s.feed == nil {
+		s.feed, s.ownFeed = store.NewFollower(s.store, seq), true
+	}
+	s.feed.Subscribe(s.apply)
 	return s, nil
 }
 
@@ -100,14 +115,19 @@ func (s *Service) Decide(principalID, action, scope string) Decision {
 // allowed reports whether principalID may perform action on scope, without
 // writing the reason.
 func (s *Service) allowed(principalID, action, scope string) bool {
-	return s.idx.Load().evaluate(principalID, action, scope, s.now()).grant != nil
+	return s.idx.Load().evaluate(principalID, action, scope, s.now()).allowed
 }
 
 // Authorize returns nil when principalID may perform action on scope, and an
 // error of Kind Forbidden saying why not otherwise.
 func (s *Service) Authorize(ctx context.Context, principalID, action, scope string) error {
+	// A change another replica announced must not be decided on stale
+	// assignments: catch up first (at steady state, one atomic load).
+	if err := s.feed.Fresh(ctx); err != nil {
+		return errs.E(errs.Unavailable, "access.Authorize", "the access index cannot follow the store", err)
+	}
 	v := s.idx.Load().evaluate(principalID, action, scope, s.now())
-	if v.grant != nil {
+	if v.allowed {
 		return nil // the hot path: no reason to write
 	}
 	d := v.decision(principalID, action, scope)
@@ -116,28 +136,34 @@ func (s *Service) Authorize(ctx context.Context, principalID, action, scope stri
 		principalID, action, scope, d.Reason), nil)
 }
 
-// rebuild loads every custom role and assignment into a fresh index.
-func (s *Service) rebuild(ctx context.Context) error {
+// rebuild loads every custom role and assignment into a fresh index and
+// returns the last change it reflects.
+func (s *Service) rebuild(ctx context.Context) (int64, error) {
 	const o = "access.rebuild"
 	seq, err := s.store.LatestChange(ctx)
 	if err != nil {
-		return errs.E(errs.Unavailable, o, "cannot read the change feed", err)
+		return 0, errs.E(errs.Unavailable, o, "cannot read the change feed", err)
 	}
 	idx := &index{}
 	t := idx.ticket()
 	roles, err := s.loadRoles(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	byPrincipal := map[string][]grant{}
+	byPrincipal := map[string]*principalGrants{}
 	p := store.Page{Limit: store.MaxPageLimit}
 	for {
 		as, next, err := s.store.RoleAssignments(ctx, store.AssignmentFilter{}, p)
 		if err != nil {
-			return errs.E(errs.Unavailable, o, "cannot read role assignments", err)
+			return 0, errs.E(errs.Unavailable, o, "cannot read role assignments", err)
 		}
 		for _, a := range as {
-			byPrincipal[a.PrincipalID] = append(byPrincipal[a.PrincipalID], grantOf(a))
+			pg := byPrincipal[a.PrincipalID]
+			if pg == nil {
+				pg = &principalGrants{}
+				byPrincipal[a.PrincipalID] = pg
+			}
+			pg.add(a)
 		}
 		if next == "" {
 			break
@@ -147,8 +173,7 @@ func (s *Service) rebuild(ctx context.Context) error {
 	idx.setRoles(roles, t)
 	idx.load(byPrincipal, t)
 	s.idx.Store(idx)
-	s.lastSeq.Store(seq)
-	return nil
+	return seq, nil
 }
 
 // loadRoles reads every custom role, compiled.
@@ -185,6 +210,6 @@ func (s *Service) reloadPrincipal(ctx context.Context, principalID string) error
 		}
 		p.After = next
 	}
-	idx.setGrants(principalID, grantsFromAssignments(all), t)
+	idx.setGrants(principalID, grantsOf(all...), t)
 	return nil
 }

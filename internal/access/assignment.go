@@ -41,7 +41,7 @@ func (s *Service) CreateAssignment(ctx context.Context, callerID, principalID, r
 		return Assignment{}, storeError(o, fmt.Sprintf("an assignment of %q to %s at %s", r.Name, principalID, scope), err)
 	}
 	s.audit(ctx, Event{Operation: "roleAssignment.create", CallerID: callerID, PrincipalID: principalID, RoleID: r.ID, Scope: scope, Result: "allowed"})
-	return Assignment{RoleAssignment: a, RoleName: r.Name}, s.reloadPrincipal(ctx, principalID)
+	return Assignment{RoleAssignment: a, RoleName: r.Name}, s.applied(ctx, principalID)
 }
 
 // checkAssignable resolves the role and checks the principal exists, the role
@@ -136,7 +136,7 @@ func (s *Service) DeleteAssignment(ctx context.Context, callerID, id string) err
 		return storeError("access.DeleteAssignment", "role assignment "+id, err)
 	}
 	s.audit(ctx, Event{Operation: "roleAssignment.delete", CallerID: callerID, PrincipalID: a.PrincipalID, RoleID: a.RoleID, Scope: a.Scope, Result: "allowed"})
-	return s.reloadPrincipal(ctx, a.PrincipalID)
+	return s.applied(ctx, a.PrincipalID)
 }
 
 // Bootstrap assigns role ref to principalID at scope without any caller check:
@@ -153,7 +153,7 @@ func (s *Service) Bootstrap(ctx context.Context, principalID, ref, scope string)
 		return storeError("access.Bootstrap", "assignment", err)
 	}
 	s.audit(ctx, Event{Operation: "roleAssignment.bootstrap", PrincipalID: principalID, RoleID: r.ID, Scope: scope, Result: "allowed"})
-	return s.reloadPrincipal(ctx, principalID)
+	return s.applied(ctx, principalID)
 }
 
 func (s *Service) roleName(id string) string {

@@ -106,9 +106,14 @@ func buildIndex(as []store.RoleAssignment) *index {
 	x := &index{}
 	t := x.ticket()
 	x.setRoles(map[string]*compiledRole{}, t)
-	byPrincipal := map[string][]grant{}
+	byPrincipal := map[string]*principalGrants{}
 	for _, a := range as {
-		byPrincipal[a.PrincipalID] = append(byPrincipal[a.PrincipalID], grantOf(a))
+		pg := byPrincipal[a.PrincipalID]
+		if pg == nil {
+			pg = &principalGrants{}
+			byPrincipal[a.PrincipalID] = pg
+		}
+		pg.add(a)
 	}
 	x.load(byPrincipal, t)
 	return x
@@ -157,7 +162,7 @@ func BenchmarkDecide(b *testing.B) {
 			for b.Loop() {
 				q := tc.queries[i%len(tc.queries)]
 				i++
-				if v := x.evaluate(q.principal, q.action, q.scope, benchNow); v.grant == nil {
+				if v := x.evaluate(q.principal, q.action, q.scope, benchNow); !v.allowed {
 					b.Fatalf("evaluate(%s, %s, %s) denied, want allowed", q.principal, q.action, q.scope)
 				}
 			}

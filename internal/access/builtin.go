@@ -42,9 +42,11 @@ var builtinRoles = []*Role{
 	// Contributor also may not change the directory: in Azure, Entra is not
 	// reached by ARM actions at all, and here a Contributor who could reset an
 	// Owner's service principal credential would sign in as that Owner.
-	{ID: ContributorID, Name: "Contributor", Description: "Manage everything except access and the directory of users and service principals. No data actions.",
+	{ID: ContributorID, Name: "Contributor", Description: "Manage everything except access, the directory of users and service principals, and acting as managed identities. No data actions.",
 		Permissions: perm(list("*"), list("Latchkey.Authorization/*/Delete", "Latchkey.Authorization/*/Write", "Latchkey.Authorization/elevateAccess/Action",
-			"Latchkey.Identity/*/write", "Latchkey.Identity/*/delete"), nil, nil)},
+			"Latchkey.Identity/*/write", "Latchkey.Identity/*/delete",
+			// Acting as an identity could borrow its roles, Owner included.
+			"Latchkey.ManagedIdentity/userAssignedIdentities/*/assign/action"), nil, nil)},
 	{ID: ReaderID, Name: "Reader", Description: "View everything, change nothing. No data actions.",
 		Permissions: perm(list("*/read"), nil, nil, nil)},
 	{ID: UserAccessAdministratorID, Name: "User Access Administrator", Description: "Manage access: role assignments and custom roles.",

@@ -13,23 +13,51 @@ import (
 	"github.com/latchkey/latchkey/internal/store"
 )
 
-// grant is one role assignment as the decision index holds it. Scopes and
-// role ids are interned: a million grants share a few thousand of each, which
-// keeps the index small and the strings a decision compares in cache.
+// grant is one role assignment as the decision index holds it, in 48 bytes:
+// a decision scans a principal's grants, and reads less memory the smaller
+// they are. Scopes and role ids are interned: a million grants share a few
+// thousand of each.
 type grant struct {
 	scopeHash    uint64 // scopeHashOf(scope): most grants are ruled out on it alone
 	scope        unique.Handle[string]
 	roleID       unique.Handle[string]
-	builtin      *compiledRole // the role when it is built in; nil for a custom role
-	expires      time.Time     // zero: never
+	expires      int64 // unix nanoseconds; 0: never
 	assignmentID string
 }
 
-// newGrant builds a grant.
-func newGrant(assignmentID, scope, roleID string, expires time.Time) grant {
-	return grant{scopeHash: scopeHashOf(scope), scope: unique.Make(scope), roleID: unique.Make(roleID),
-		builtin: builtinByID[roleID], expires: expires, assignmentID: assignmentID}
+// principalGrants are one principal's grants and the ticket of their read.
+type principalGrants struct {
+	ticket int64
+	grants []grant // never modified in place
 }
+
+// add appends the grant of stored assignment a.
+func (pg *principalGrants) add(a store.RoleAssignment) {
+	var expires int64
+	if !a.Expires.IsZero() {
+		expires = a.Expires.UnixNano()
+	}
+	pg.grants = append(pg.grants, grant{scopeHash: scopeHashOf(a.Scope), scope: unique.Make(a.Scope),
+		roleID: unique.Make(a.RoleID), expires: expires, assignmentID: a.ID})
+}
+
+// grantsOf returns the grants of stored assignments.
+func grantsOf(as ...store.RoleAssignment) principalGrants {
+	pg := principalGrants{grants: make([]grant, 0, len(as))}
+	for _, a := range as {
+		pg.add(a)
+	}
+	return pg
+}
+
+// builtinByHandle finds a built-in role from a grant's interned role id.
+var builtinByHandle = func() map[unique.Handle[string]]*compiledRole {
+	m := make(map[unique.Handle[string]]*compiledRole, len(builtinByID))
+	for id, r := range builtinByID {
+		m[unique.Make(id)] = r
+	}
+	return m
+}()
 
 // FNV-1a, 64 bits: a scope's hash is computed a byte at a time, so the hashes
 // of all its ancestors come out of one pass over it (see ancestorHashes).
@@ -150,12 +178,6 @@ func hexDigit(c byte) (byte, bool) {
 	return 0, false
 }
 
-// principalGrants are one principal's grants and the ticket of their read.
-type principalGrants struct {
-	ticket int64
-	grants []grant // never modified in place
-}
-
 // roleTable is the custom roles by id and the ticket of their read.
 type roleTable struct {
 	ticket int64
@@ -180,18 +202,18 @@ func shardIndex(principalID string) uint32 {
 // ticket numbers a read of the store that is about to start.
 func (x *index) ticket() int64 { return x.tickets.Add(1) }
 
-// grantsOf returns principalID's grants.
-func (x *index) grantsOf(principalID string) []grant {
+// entry returns principalID's grants.
+func (x *index) entry(principalID string) principalGrants {
 	if m := x.shardOf(principalID).m.Load(); m != nil {
-		return (*m)[keyOf(principalID)].grants
+		return (*m)[keyOf(principalID)]
 	}
-	return nil
+	return principalGrants{}
 }
 
-// setGrants records principalID's grants, read under ticket t, unless grants
-// read under a later ticket are already there. A principal without grants
-// keeps an empty entry, which holds the ticket.
-func (x *index) setGrants(principalID string, gs []grant, t int64) {
+// setGrants records principalID's grants pg, read under ticket t, unless
+// grants read under a later ticket are already there. A principal without
+// grants keeps an empty entry, which holds the ticket.
+func (x *index) setGrants(principalID string, pg principalGrants, t int64) {
 	sh := x.shardOf(principalID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -205,22 +227,23 @@ func (x *index) setGrants(principalID string, gs []grant, t int64) {
 	} else {
 		m = map[principalKey]principalGrants{}
 	}
-	m[k] = principalGrants{ticket: t, grants: gs}
+	pg.ticket = t
+	m[k] = pg
 	sh.m.Store(&m)
 }
 
 // load fills an index nobody reads yet with every principal's grants, read
 // under ticket t, building each shard once.
-func (x *index) load(byPrincipal map[string][]grant, t int64) {
+func (x *index) load(byPrincipal map[string]*principalGrants, t int64) {
 	var ms [indexShards]map[principalKey]principalGrants
-	for id, gs := range byPrincipal {
+	for id, pg := range byPrincipal {
 		j := shardIndex(id)
 		if ms[j] == nil {
 			ms[j] = make(map[principalKey]principalGrants, 2*len(byPrincipal)/indexShards)
 		}
-		// A copy of exactly the right size: the appends that gathered gs
-		// left up to half of its capacity unused.
-		ms[j][keyOf(id)] = principalGrants{ticket: t, grants: slices.Clone(gs)}
+		// A copy of exactly the right size: the appends that gathered the
+		// grants left up to half of its capacity unused.
+		ms[j][keyOf(id)] = principalGrants{ticket: t, grants: slices.Clone(pg.grants)}
 	}
 	for j := range ms {
 		if ms[j] != nil {
@@ -244,10 +267,16 @@ func (x *index) setRoles(m map[string]*compiledRole, t int64) {
 	}
 }
 
+// role returns the built-in or custom role with id, or nil.
 func (x *index) role(id string) *compiledRole {
 	if r, ok := builtinByID[id]; ok {
 		return r
 	}
+	return x.customRole(id)
+}
+
+// customRole returns the custom role with id, or nil.
+func (x *index) customRole(id string) *compiledRole {
 	if rt := x.roles.Load(); rt != nil {
 		return rt.roles[id]
 	}
@@ -269,8 +298,9 @@ type Decision struct {
 type verdict struct {
 	action  Action        // the known action asked; zero when unknown
 	known   bool          // whether the action is in the catalog
-	grant   *grant        // the grant that allowed it; nil when denied
-	role    *compiledRole // its role
+	allowed bool          // whether an assignment grants it
+	role    *compiledRole // the role that allowed it
+	grant   *grant        // the grant that allowed it
 	expired bool          // an expired activation would have applied
 }
 
@@ -282,10 +312,11 @@ func (x *index) evaluate(principalID, action, scope string, now time.Time) verdi
 		return verdict{}
 	}
 	v := verdict{action: a, known: true}
-	gs := x.grantsOf(principalID)
+	pg := x.entry(principalID)
 	anc, n, hashed := ancestorHashes(scope)
-	for i := range gs {
-		g := &gs[i]
+	nowNano := now.UnixNano()
+	for i := range pg.grants {
+		g := &pg.grants[i]
 		// Rule most grants out on their scope's hash, held in the grant, and
 		// confirm a candidate on the text, which lives elsewhere in memory.
 		if hashed && !slices.Contains(anc[:n], g.scopeHash) {
@@ -294,18 +325,18 @@ func (x *index) evaluate(principalID, action, scope string, now time.Time) verdi
 		if !Within(scope, g.scope.Value()) {
 			continue
 		}
-		if !g.expires.IsZero() && !now.Before(g.expires) {
+		if g.expires != 0 && nowNano >= g.expires {
 			v.expired = true
 			continue
 		}
-		r := g.builtin
+		r := builtinByHandle[g.roleID]
 		if r == nil {
-			r = x.role(g.roleID.Value())
+			r = x.customRole(g.roleID.Value())
 		}
 		if r == nil || !r.grants(la, a.Plane) {
 			continue
 		}
-		v.grant, v.role = g, r
+		v.allowed, v.role, v.grant = true, r, g
 		return v
 	}
 	return v
@@ -316,11 +347,11 @@ func (v verdict) decision(principalID, action, scope string) Decision {
 	switch {
 	case !v.known:
 		return Decision{Reason: action + " is not a known action"}
-	case v.grant != nil:
-		g := v.grant
+	case v.allowed:
+		id, scope := v.grant.assignmentID, v.grant.scope.Value()
 		return Decision{
-			Allowed: true, AssignmentID: g.assignmentID, RoleName: v.role.role.Name, GrantScope: g.scope.Value(),
-			Reason: "role " + strconv.Quote(v.role.role.Name) + " assigned at " + g.scope.Value() + " (assignment " + g.assignmentID + ") grants " + v.action.Name,
+			Allowed: true, AssignmentID: id, RoleName: v.role.role.Name, GrantScope: scope,
+			Reason: "role " + strconv.Quote(v.role.role.Name) + " assigned at " + scope + " (assignment " + id + ") grants " + v.action.Name,
 		}
 	}
 	reason := "no role assignment of " + principalID + " at " + scope + " or above grants " + v.action.Name
@@ -336,20 +367,6 @@ func (v verdict) decision(principalID, action, scope string) Decision {
 // decide evaluates action on scope for principalID at now, with the reason.
 func (x *index) decide(principalID, action, scope string, now time.Time) Decision {
 	return x.evaluate(principalID, action, scope, now).decision(principalID, action, scope)
-}
-
-// grantsFromAssignments turns stored assignments into grants.
-func grantsFromAssignments(as []store.RoleAssignment) []grant {
-	gs := make([]grant, 0, len(as))
-	for _, a := range as {
-		gs = append(gs, grantOf(a))
-	}
-	return gs
-}
-
-// grantOf turns one stored assignment into a grant.
-func grantOf(a store.RoleAssignment) grant {
-	return newGrant(a.ID, a.Scope, a.RoleID, a.Expires)
 }
 
 // knownActions returns, for the escalation guard, the known actions that role

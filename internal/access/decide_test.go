@@ -6,7 +6,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/store"
 )
+
+// assigned returns a stored assignment of role at scope that never expires.
+func assigned(id, scope, roleID string) store.RoleAssignment {
+	return store.RoleAssignment{ID: id, Scope: scope, RoleID: roleID}
+}
 
 func TestKeyOf(t *testing.T) {
 	const id = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -63,7 +70,7 @@ func TestAncestorHashes(t *testing.T) {
 // the text alone.
 func TestIndexDeepScope(t *testing.T) {
 	x := &index{}
-	x.setGrants("p", []grant{newGrant("a", "/", ReaderID, time.Time{})}, x.ticket())
+	x.setGrants("p", grantsOf(assigned("a", "/", ReaderID)), x.ticket())
 	if d := x.decide("p", VaultsRead, "/a/b/c/d/e/f/g/h/i", time.Now()); !d.Allowed {
 		t.Errorf("Decide on a deep scope = %+v, want allowed by the grant at /", d)
 	}
@@ -74,9 +81,9 @@ func TestIndexDeepScope(t *testing.T) {
 func TestSetGrantsTickets(t *testing.T) {
 	x := &index{}
 	old, newer := x.ticket(), x.ticket()
-	g := []grant{newGrant("a", "/hubs/h1", ReaderID, time.Time{})}
-	x.setGrants("p", nil, newer) // the newer read: no grants
-	x.setGrants("p", g, old)     // the older read arrives late
+	g := grantsOf(assigned("a", "/hubs/h1", ReaderID))
+	x.setGrants("p", grantsOf(), newer) // the newer read: no grants
+	x.setGrants("p", g, old)            // the older read arrives late
 	if d := x.decide("p", VaultsRead, "/hubs/h1", time.Now()); d.Allowed {
 		t.Errorf("after a late older read: %+v, want denied", d)
 	}
@@ -95,7 +102,7 @@ func TestIndexConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for range 200 {
 				p := "p" + string(rune('a'+w))
-				x.setGrants(p, []grant{newGrant("a", "/hubs/h1", ReaderID, time.Time{})}, x.ticket())
+				x.setGrants(p, grantsOf(assigned("a", "/hubs/h1", ReaderID)), x.ticket())
 				x.decide(p, VaultsRead, "/hubs/h1/vaults/v1", time.Now())
 				x.setRoles(map[string]*compiledRole{}, x.ticket())
 			}
@@ -113,13 +120,13 @@ func TestIndexConcurrent(t *testing.T) {
 func TestDecideAllocations(t *testing.T) {
 	x := &index{}
 	const p = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-	x.setGrants(p, []grant{
-		newGrant("a1", "/hubs/h2", ReaderID, time.Time{}),
-		newGrant("a2", "/hubs/h1/vaults/v1", KeyVaultSecretsUserID, time.Time{}),
-	}, x.ticket())
+	x.setGrants(p, grantsOf(
+		assigned("a1", "/hubs/h2", ReaderID),
+		assigned("a2", "/hubs/h1/vaults/v1", KeyVaultSecretsUserID),
+	), x.ticket())
 	now := time.Now()
 	allocs := testing.AllocsPerRun(100, func() {
-		if x.evaluate(p, SecretsGet, "/hubs/h1/vaults/v1/secrets/s1", now).grant == nil {
+		if !x.evaluate(p, SecretsGet, "/hubs/h1/vaults/v1/secrets/s1", now).allowed {
 			t.Fatal("denied")
 		}
 	})
@@ -131,10 +138,9 @@ func TestDecideAllocations(t *testing.T) {
 func TestDecideReasons(t *testing.T) {
 	x := &index{}
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	x.setGrants("p", []grant{
-		newGrant("a1", "/hubs/h1", OwnerID, time.Time{}),
-		newGrant("a2", "/hubs/h1/vaults/v1", KeyVaultSecretsUserID, now.Add(-time.Minute)),
-	}, x.ticket())
+	expired := assigned("a2", "/hubs/h1/vaults/v1", KeyVaultSecretsUserID)
+	expired.Expires = now.Add(-time.Minute)
+	x.setGrants("p", grantsOf(assigned("a1", "/hubs/h1", OwnerID), expired), x.ticket())
 	tests := []struct {
 		action, scope string
 		want          Decision

@@ -133,7 +133,7 @@ func (e *env) allowed(principal, action, scope string) bool {
 	return e.svc.Decide(principal, action, scope).Allowed
 }
 
-// event returns the audit events of operation op.
+// eventsOf returns the audit events of operation op.
 func (e *env) eventsOf(op string) []access.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()

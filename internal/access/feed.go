@@ -7,50 +7,37 @@ import (
 	"github.com/latchkey/latchkey/internal/store"
 )
 
-// feedBatch is how many changes are applied per read of the feed.
-const feedBatch = 1000
-
-// Run follows the store's change feed until ctx is done, applying every change
-// to role assignments and custom roles to the index, whichever replica made
-// it. Writes made through this Service are applied before they return, so the
-// writer's next request sees them; other replicas see them as soon as the
-// feed signals (PostgreSQL NOTIFY) or, at worst, at the next poll.
+// Run keeps the index in step with the store's change feed until ctx is done,
+// when this Service has a follower of its own (tests); with the process's
+// shared follower (Options.Feed) the caller runs that instead. Writes made
+// through this Service are applied before they return, and every other live
+// replica has applied them too (Options.Sync); a request on a replica that
+// heard of a change but did not apply it yet catches up first.
 func (s *Service) Run(ctx context.Context) error {
-	signal := s.store.ChangeSignal(ctx)
-	safety := time.NewTicker(5 * time.Second) // in case a signal is lost
-	defer safety.Stop()
-	for {
-		if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("access index could not follow the change feed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-signal:
-		case <-safety.C:
-		}
+	if !s.ownFeed {
+		<-ctx.Done()
+		return nil
 	}
+	s.feed.Run(ctx, 5*time.Second, func(err error) {
+		s.log.Warn("access index could not follow the change feed; retrying", "err", err)
+	})
+	return nil
 }
 
-// catchUp applies every change since the last one applied.
-func (s *Service) catchUp(ctx context.Context) error {
-	for {
-		after := s.lastSeq.Load()
-		cs, err := s.store.ChangesSince(ctx, after, feedBatch)
-		if err != nil {
-			return err
-		}
-		if len(cs) == 0 {
-			return nil
-		}
-		if err := s.apply(ctx, cs); err != nil {
-			return err
-		}
-		s.lastSeq.Store(cs[len(cs)-1].Seq)
-		if len(cs) < feedBatch {
-			return nil
-		}
+// applied makes a write visible: this replica reloads what it changed (a
+// principal's assignments, or the custom roles when principalID is ""), then
+// every other replica has applied it before the caller answers.
+func (s *Service) applied(ctx context.Context, principalID string) error {
+	var err error
+	if principalID == "" {
+		err = s.refreshRoles(ctx)
+	} else {
+		err = s.reloadPrincipal(ctx, principalID)
 	}
+	if err != nil {
+		return err
+	}
+	return s.sync(ctx)
 }
 
 // apply reloads what a batch of changes touched, once per principal.

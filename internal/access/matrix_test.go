@@ -50,7 +50,7 @@ var matrixScopes = []struct{ name, scope, about string }{
 func matrixIndex() *index {
 	x := &index{}
 	for _, r := range builtinRoles {
-		x.setGrants("p-"+r.ID, []grant{newGrant("a-"+r.ID, matrixGrantScope, r.ID, time.Time{})}, x.ticket())
+		x.setGrants("p-"+r.ID, grantsOf(assigned("a-"+r.ID, matrixGrantScope, r.ID)), x.ticket())
 	}
 	return x
 }
@@ -260,5 +260,18 @@ func TestBuiltinRolesAreAzures(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("built-in roles (-want +got):\n%s", diff)
+	}
+}
+
+// TestDocsListBuiltinRoles: docs/access.md names every built-in role with its id.
+func TestDocsListBuiltinRoles(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "access.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range builtinRoles {
+		if !strings.Contains(string(doc), "| "+r.Name+" | `"+r.ID+"` |") {
+			t.Errorf("docs/access.md has no row for built-in role %s (%s)", r.Name, r.ID)
+		}
 	}
 }

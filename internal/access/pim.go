@@ -107,7 +107,7 @@ func (s *Service) Activate(ctx context.Context, callerID, id string, duration ti
 		return Assignment{}, storeError(o, "an active assignment from eligibility "+e.ID+" (deactivate it first)", err)
 	}
 	s.audit(ctx, Event{Operation: "eligible.activate", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Reason: justification, Result: "allowed"})
-	return Assignment{RoleAssignment: a, RoleName: s.roleName(a.RoleID)}, s.reloadPrincipal(ctx, e.PrincipalID)
+	return Assignment{RoleAssignment: a, RoleName: s.roleName(a.RoleID)}, s.applied(ctx, e.PrincipalID)
 }
 
 // Deactivate ends the active assignments of an eligible assignment early. The
@@ -134,7 +134,7 @@ func (s *Service) Deactivate(ctx context.Context, callerID, id string) error {
 		}
 	}
 	s.audit(ctx, Event{Operation: "eligible.deactivate", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Result: "allowed"})
-	return s.reloadPrincipal(ctx, e.PrincipalID)
+	return s.applied(ctx, e.PrincipalID)
 }
 
 // DeleteEligible removes an eligible assignment and its activations.
@@ -150,7 +150,7 @@ func (s *Service) DeleteEligible(ctx context.Context, callerID, id string) error
 		return storeError("access.DeleteEligible", "eligible assignment "+id, err)
 	}
 	s.audit(ctx, Event{Operation: "eligible.delete", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Result: "allowed"})
-	return s.reloadPrincipal(ctx, e.PrincipalID)
+	return s.applied(ctx, e.PrincipalID)
 }
 
 // activations returns the assignments made from eligibility e.

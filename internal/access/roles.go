@@ -83,7 +83,7 @@ func (s *Service) CreateRole(ctx context.Context, callerID string, r Role) (Role
 		return r, storeError("access.CreateRole", "role "+r.Name, err)
 	}
 	s.audit(ctx, Event{Operation: "roleDefinition.create", CallerID: callerID, RoleID: r.ID, Scope: r.AssignableScopes[0], Result: "allowed"})
-	return r, s.refreshRoles(ctx)
+	return r, s.applied(ctx, "")
 }
 
 // UpdateRole replaces a custom role's name, description, permissions and
@@ -118,7 +118,7 @@ func (s *Service) UpdateRole(ctx context.Context, callerID string, r Role) (Role
 		return r, storeError("access.UpdateRole", "role "+r.Name, err)
 	}
 	s.audit(ctx, Event{Operation: "roleDefinition.update", CallerID: callerID, RoleID: r.ID, Scope: r.AssignableScopes[0], Result: "allowed"})
-	return r, s.refreshRoles(ctx)
+	return r, s.applied(ctx, "")
 }
 
 // DeleteRole deletes a custom role that no assignment uses.
