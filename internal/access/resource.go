@@ -89,6 +89,9 @@ func (s *Service) DeleteResource(ctx context.Context, callerID, scope string) er
 		return errs.E(errs.Conflict, o, fmt.Sprintf("%s still holds %s: delete them first", scope, strings.Join(names, ", ")), nil)
 	}
 	if err := s.store.DeleteResource(ctx, scope); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errs.E(errs.Conflict, o, fmt.Sprintf("%s still holds secrets or other resources: delete (and purge) them first", scope), err)
+		}
 		return storeError(o, noun(KindOf(scope))+" "+scope, err)
 	}
 	if err := s.dropAssignmentsUnder(ctx, scope); err != nil {

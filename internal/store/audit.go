@@ -13,7 +13,7 @@ import (
 type AuditEvent struct {
 	Seq           int64     // the event's place in the trail: 1, 2, 3, ... without gaps
 	Batch         int64     // the batch the event was appended in
-	Time          time.Time // when the operation happened
+	Time          time.Time // when the operation happened; never zero
 	CorrelationID string    // the request id that ties the event to its response and log lines
 	PrincipalID   string
 	PrincipalType string
@@ -36,7 +36,7 @@ type AuditBatch struct {
 	LastSeq   int64
 	Prev      []byte    // the chain head the batch was appended to: the previous batch's Hash; nil for batch 1
 	Hash      []byte    // the chain head after the batch: its last event's Hash
-	Committed time.Time // the appending writer's clock
+	Committed time.Time // the appending writer's clock; never zero
 }
 
 // AuditHead is the end of the audit chain: the newest batch, its last event,
@@ -79,7 +79,8 @@ type Audit interface {
 	AuditBatches(ctx context.Context, after int64, limit int) ([]AuditBatch, error)
 	// AuditEvents lists the events that match f ordered by Seq (descending
 	// when f.Newest), one page at a time, and returns the cursor of the next
-	// page ("" after the last).
+	// page ("" after the last). A cursor it did not issue gives an error
+	// wrapping ErrInvalid.
 	AuditEvents(ctx context.Context, f AuditFilter, p Page) ([]AuditEvent, string, error)
 	// PruneAudit deletes the oldest batches and their events, in order of
 	// Batch, up to the first batch committed at or after before; it never

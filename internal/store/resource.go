@@ -50,6 +50,8 @@ type Resources interface {
 	UpdateResource(ctx context.Context, r Resource) error
 	// DeleteResource deletes the resource at scope. It returns an error
 	// wrapping ErrNotFound when there is none, and ErrConflict when another
-	// resource has it as Parent.
+	// resource has it as Parent or, for a vault, while it holds secrets
+	// (deleted ones included), so that a vault created later under the same
+	// name never inherits them.
 	DeleteResource(ctx context.Context, scope string) error
 }

@@ -44,6 +44,7 @@ type Store interface {
 	EligibleAssignments
 	Changes
 	Replicas
+	Audit
 
 	// Ping checks that the database answers; /readyz calls it.
 	Ping(ctx context.Context) error

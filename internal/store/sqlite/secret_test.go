@@ -40,7 +40,7 @@ func TestMigrateSecrets(t *testing.T) {
 			t.Fatalf("insert %s/%s/%s: %v", r.vault, r.name, r.version, err)
 		}
 	}
-	if got, err := db.Migrate(ctx); err != nil || !slices.Equal(got, []string{"0004_secrets", "0005_replicas"}) {
+	if got, err := db.Migrate(ctx); err != nil || !slices.Equal(got, []string{"0004_secrets", "0005_replicas", "0006_audit"}) {
 		t.Fatalf("Migrate() = %q, %v, want 0004_secrets", got, err)
 	}
 	at := func(n int64) time.Time { return time.UnixMicro(n).UTC() }

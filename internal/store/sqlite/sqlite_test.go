@@ -160,7 +160,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		db   *DB
 		want []string
 	}{
-		{"first", db, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas"}},
+		{"first", db, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit"}},
 		{"again", db, nil},
 		{"reopened", openDB(t, path), nil},
 	}
@@ -191,7 +191,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	// another applied 0001: compare what was applied, in any order.
 	got := slices.Concat(applied...)
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas"}) {
+	if !slices.Equal(got, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit"}) {
 		t.Errorf("concurrent Migrate applied %q, want each migration once", got)
 	}
 }
@@ -205,10 +205,10 @@ func TestSchemaTooNew(t *testing.T) {
 	}
 	_, err = db.Migrate(t.Context())
 	var tooNew *sqlstore.SchemaTooNewError
-	if !errors.As(err, &tooNew) || tooNew.Version != 7 || tooNew.Known != 5 {
+	if !errors.As(err, &tooNew) || tooNew.Version != 7 || tooNew.Known != 6 {
 		t.Fatalf("Migrate() = %v, want a SchemaTooNewError at 7 of 5", err)
 	}
-	want := "SQLite database schema is at version 7 but this latchkey knows only up to 5: upgrade latchkey"
+	want := "SQLite database schema is at version 7 but this latchkey knows only up to 6: upgrade latchkey"
 	if err.Error() != want {
 		t.Errorf("Migrate() error = %q, want %q", err, want)
 	}

@@ -121,12 +121,23 @@ func (d *DB) UpdateResource(ctx context.Context, r store.Resource) error {
 func (d *DB) DeleteResource(ctx context.Context, scope string) error {
 	op := "delete resource " + scope
 	return d.inTx(ctx, op, func(tx *sql.Tx) error {
-		n, err := execCount(ctx, tx, `DELETE FROM resources WHERE scope = $1`, scope)
-		if err != nil {
+		var kind, name string
+		err := tx.QueryRowContext(ctx, `DELETE FROM resources WHERE scope = $1 RETURNING kind, name`, scope).Scan(&kind, &name)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("resource %s: %w", scope, store.ErrNotFound)
+		case err != nil:
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		if n == 0 {
-			return fmt.Errorf("resource %s: %w", scope, store.ErrNotFound)
+		if kind == string(store.Vault) {
+			var secret string
+			err := tx.QueryRowContext(ctx, `SELECT name FROM secrets WHERE vault = $1 LIMIT 1`, name).Scan(&secret)
+			switch {
+			case err == nil:
+				return fmt.Errorf("%s: it holds secrets, such as %s: %w", op, secret, store.ErrConflict)
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("%s: look for secrets: %w", op, err)
+			}
 		}
 		var child string
 		err = tx.QueryRowContext(ctx, `SELECT scope FROM resources WHERE parent = $1 ORDER BY scope LIMIT 1`,

@@ -328,12 +328,12 @@ func changeSteps(ctx context.Context, s store.Store) []changeStep {
 	role := newRole(1, "Reader")
 	e := newEligible(1, alice.ID, role.ID, v.Scope)
 	active, direct := activated(1, e), newAssignment(2, alice.ID, role.ID, h.Scope)
-	secret := store.SecretVersion{Vault: "v", Name: "s", Version: version(1), Value: []byte("sealed"), Enabled: true}
+	secret := store.SecretVersion{Vault: "w", Name: "s", Version: version(1), Value: []byte("sealed"), Enabled: true}
 	on := func(topic, key string) []changeOf { return []changeOf{{topic, key}} }
 	principal, eligible, assigned := store.TopicPrincipal, store.TopicEligibleAssignment, store.TopicRoleAssignment
 	return []changeStep{
 		{"InitSetting", func() error { _, err := s.InitSetting(ctx, "k", []byte("v")); return err }, nil},
-		{"CreateSecretVersion", func() error { return s.CreateSecretVersion(ctx, secret) }, on(store.TopicSecret, "v/s")},
+		{"CreateSecretVersion", func() error { return s.CreateSecretVersion(ctx, secret) }, on(store.TopicSecret, "w/s")},
 		{"CreatePrincipal", func() error { return s.CreatePrincipal(ctx, alice) }, on(principal, alice.ID)},
 		{"CreatePrincipal, taken", func() error { return mustFail(s.CreatePrincipal(ctx, alice)) }, nil},
 		{"UpdatePrincipal", func() error { return s.UpdatePrincipal(ctx, renamed) }, on(principal, alice.ID)},

@@ -20,6 +20,7 @@ func testResources(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"NotFound", testResourceNotFound},
 		{"Update", testResourceUpdate},
 		{"Delete", testResourceDelete},
+		{"DeleteVaultWithSecrets", testResourceDeleteVaultWithSecrets},
 		{"Pages", testResourcePages},
 	})
 }
@@ -265,6 +266,35 @@ func testResourceDelete(t *testing.T, s store.Store) {
 	again := below(other, store.Vault, "v")
 	mustCreateResource(t, s, again)
 	checkResource(t, s, again)
+}
+
+// testResourceDeleteVaultWithSecrets: a vault that holds secrets, deleted
+// ones included, cannot be deleted; once they are purged it can.
+func testResourceDeleteVaultWithSecrets(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	h := hub("h")
+	v := below(h, store.Vault, "kv")
+	mustCreateResource(t, s, h, v)
+	sv := store.SecretVersion{Vault: "kv", Name: "db", Version: "00000000000000000000000000000001", Value: []byte("sealed"),
+		Enabled: true, Created: baseTime(), Updated: baseTime()}
+	if err := s.CreateSecretVersion(ctx, sv); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteResource(ctx, v.Scope); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeleteResource(vault with a secret) = %v, want ErrConflict", err)
+	}
+	if err := s.DeleteSecret(ctx, "kv", "db", baseTime(), baseTime().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteResource(ctx, v.Scope); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeleteResource(vault with a deleted secret) = %v, want ErrConflict", err)
+	}
+	if err := s.PurgeSecret(ctx, "kv", "db"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteResource(ctx, v.Scope); err != nil {
+		t.Fatalf("DeleteResource(empty vault) = %v", err)
+	}
 }
 
 // testResourcePages lists a tree of resources, created out of order, by kind

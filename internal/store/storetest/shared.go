@@ -18,6 +18,7 @@ func RunShared(t *testing.T, newPair func(t *testing.T) (first, second store.Sto
 		run  func(t *testing.T, first, second store.Store)
 	}{
 		{"ChangeSignal", testSharedChangeSignal},
+		{"AuditAppend", testSharedAudit},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
