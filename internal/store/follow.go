@@ -107,18 +107,27 @@ func (f *Follower) Run(ctx context.Context, safety time.Duration, onError func(e
 	}
 }
 
-// Fresh catches up if a signal arrived that was not applied yet.
+// Fresh catches up if a signal arrived that was not applied yet, unless a
+// catch-up is under way already: then it returns at once rather than queue
+// behind it. A writer's own next request never depends on Fresh: the writer
+// waited (Barrier) until every replica had applied its write.
 func (f *Follower) Fresh(ctx context.Context) error {
-	if !f.pending.Load() {
+	if !f.pending.Load() || !f.mu.TryLock() {
 		return nil
 	}
-	return f.CatchUp(ctx)
+	defer f.mu.Unlock()
+	return f.catchUp(ctx)
 }
 
 // CatchUp applies every change since the last one applied, then reports.
 func (f *Follower) CatchUp(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.catchUp(ctx)
+}
+
+// catchUp is CatchUp with f.mu held.
+func (f *Follower) catchUp(ctx context.Context) error {
 	f.pending.Store(false) // a signal from now on asks for another catch-up
 	for {
 		cs, err := f.changes.ChangesSince(ctx, f.seq.Load(), followBatch)
