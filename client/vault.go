@@ -16,8 +16,7 @@ import (
 )
 
 // This file is a vault's settings on the management API, and VaultClient, the
-// Key Vault secrets data plane that each vault serves on its own host,
-// https://{vault}.vault.{domain}[:port].
+// Key Vault data plane each vault serves at https://{vault}.vault.{domain}.
 
 // VaultSettings are a vault's own settings.
 type VaultSettings struct {
@@ -60,8 +59,7 @@ func VaultResource(vaultURL string) (string, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return "", fmt.Errorf("vault URL %q: want https://{vault}.vault.{domain}[:port]", vaultURL)
 	}
-	// The port stays as the URL gives it: the vault checks the audience
-	// against the Host header, which carries the port the same way.
+	// The port stays as given: the vault matches the audience to the Host header.
 	_, rest, ok := strings.Cut(u.Host, ".")
 	if !ok || rest == "" || strings.HasPrefix(rest, ":") || net.ParseIP(u.Hostname()) != nil {
 		return "", fmt.Errorf("vault URL %q: the host must be the vault's own name under the vault domain, as https://{vault}.vault.{domain}", vaultURL)
@@ -194,6 +192,9 @@ func NewVaultClient(vaultURL string, hc *http.Client, tokens TokenSource) *Vault
 	return &VaultClient{base: strings.TrimRight(vaultURL, "/"), hc: hc, tokens: tokens}
 }
 
+// URL is the vault's URL.
+func (v *VaultClient) URL() string { return v.base }
+
 func secretPath(name string) string { return "/secrets/" + seg(name) }
 
 func versionPath(name, version string) string {
@@ -262,9 +263,9 @@ func (v *VaultClient) PurgeSecret(ctx context.Context, name string) error {
 	return v.do(ctx, http.MethodDelete, v.url("/deletedsecrets/"+seg(name)), nil, nil)
 }
 
-// backupResult is Key Vault's BackupSecretResult and SecretRestoreParameters.
+// backupResult is BackupSecretResult and SecretRestoreParameters: base64url.
 type backupResult struct {
-	Value string `json:"value"` // base64url, no padding
+	Value string `json:"value"`
 }
 
 // BackupSecret returns an opaque blob of every version of a secret, which

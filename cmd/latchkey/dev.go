@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -104,14 +107,39 @@ Latchkey dev server is running.
   Tenant    %s
   Admin     %s (its secret is in dev.json)
   Vault     %s
+            %s
   dev.json  %s
   CA        %s
             curl --cacert %s %s/healthz
             Go and most tools: export SSL_CERT_FILE=%s
 
 Dev mode is for development only. Press Ctrl+C to stop.
-`, info.URL, info.TenantID, admin.AppID, info.VaultURL, path, info.CACert, info.CACert, info.URL, info.CACert)
+`, info.URL, info.TenantID, admin.AppID, info.VaultURL, vaultDNSNote(ctx, info.VaultURL, addr), path, info.CACert, info.CACert, info.URL, info.CACert)
 	return nil
+}
+
+// vaultDNSNote says whether the vault's host resolves to the server on this
+// machine (the Azure SDKs need it to; the latchkey CLI does not) and, if not,
+// the hosts-file line that makes it.
+func vaultDNSNote(ctx context.Context, vaultURL string, addr net.Addr) string {
+	u, err := url.Parse(vaultURL)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	ip, _, _ := net.SplitHostPort(dialable(addr))
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	switch {
+	case err == nil && slices.Contains(addrs, ip):
+		return host + " resolves to this server on this machine."
+	case err == nil:
+		return fmt.Sprintf("%s resolves to %s, not to this server: put this line in /etc/hosts instead:\n            %s %s",
+			host, strings.Join(addrs, ", "), ip, host)
+	}
+	return fmt.Sprintf("%s does not resolve on this machine; the Azure SDKs need it to. Add this line to\n"+
+		"            /etc/hosts (Windows: C:\\Windows\\System32\\drivers\\etc\\hosts):\n            %s %s", host, ip, host)
 }
 
 // dialable turns a listener address into one a client can dial: a wildcard host

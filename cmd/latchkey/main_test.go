@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("LATCHKEY_TEST_BE_SDK_APP") == "1" {
 		os.Exit(sdkApp()) // see run_test.go
 	}
+	if name := os.Getenv("LATCHKEY_TEST_BE_PRINTENV"); name != "" {
+		os.Exit(printEnvApp(name)) // see kvref_test.go
+	}
 	if os.Getenv("LATCHKEY_TEST_BE_CLI") == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
