@@ -149,10 +149,11 @@ func errorReport(r Result) string {
 
 // newClientFunc returns a maker of clients that trust roots, keep their
 // connection alive and speak HTTP/1.1, one transport (one connection pool)
-// per client.
-func newClientFunc(roots *x509.CertPool) func() *http.Client {
+// per client. A nil dial dials the URL's host.
+func newClientFunc(roots *x509.CertPool, dial dialFunc) func() *http.Client {
 	return func() *http.Client {
 		tr := &http.Transport{
+			DialContext:         dial,
 			TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 			MaxIdleConns:        1024,
 			MaxIdleConnsPerHost: 1024,

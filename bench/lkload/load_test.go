@@ -57,8 +57,9 @@ func TestRun(t *testing.T) {
 	}
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	tgt := target{url: ts.URL, body: tokenForm("id", "secret"), roots: ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
-	o := Options{Connections: 3, Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond, NewClient: newClientFunc(tgt.roots)}
+	tgt := target{method: http.MethodPost, url: ts.URL, form: tokenForm("id", "secret", azureVaultScope), want: tokenMarker, wantName: "a token",
+		roots: ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	o := Options{Connections: 3, Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond, NewClient: newClientFunc(tgt.roots, nil)}
 	r := Run(t.Context(), o, func(ctx context.Context, c *http.Client) error {
 		_, err := tgt.send(ctx, c)
 		return err

@@ -6,39 +6,40 @@
 // Modes:
 //
 //	lkload token    [--data DIR]              client_credentials token requests to a dev server
-//	lkload baseline --url URL --ca FILE       the same requests to any HTTPS server (bench/trivialserver)
+//	lkload secret   [--data DIR]              GETs of a 100-byte secret from the dev server's default vault
+//	lkload baseline --url URL --ca FILE       requests of the same shape to any HTTPS server (bench/trivialserver)
 //
-// Both take --connections, --duration and --warmup, and print one line
-// starting "result:" of key=value pairs. The exit code is 1 when any request
+// All take --connections, --duration, --warmup and --probe, and print one line
+// starting "result:" of key=value pairs (with --probe, one line starting
+// "probe:" after a single request). The exit code is 1 when any request
 // failed. lkload imports only the standard library; bench/README.md explains
 // how to read its figures.
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 )
 
 const usage = `usage:
   lkload token    [--data DIR] [flags]           token requests to the dev server described by DIR/dev.json
-  lkload baseline --url URL --ca FILE [flags]    the same requests to another HTTPS server
+  lkload secret   [--data DIR] [flags]           secret GETs from that dev server's default vault
+  lkload baseline --url URL --ca FILE [flags]    requests shaped like token's to another HTTPS server
+         [--like secret --bearer-bytes N]        ... or like secret's: GETs with an N-character bearer token
 
 flags:
   --connections N   workers, each with its own keep-alive connection (default 16)
   --duration D      how long to measure (default 10s)
   --warmup D        how long to send requests before measuring (default 1s)
+  --probe           send one request, print the sizes of the answer and the token, and stop
 `
 
 func main() {
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.Connections, "connections", 16, "workers, each with its own keep-alive connection")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to measure")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "how long to send requests before measuring")
+	probe := fs.Bool("probe", false, "send one request, print the sizes of the answer and the token, and stop")
 	var t target
 	var err error
 	switch mode {
@@ -74,16 +76,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		t, err = tokenTarget(*data)
-	case "baseline":
-		rawURL := fs.String("url", "", "URL of the server to compare with, like https://127.0.0.1:18444/")
-		ca := fs.String("ca", "", "PEM file of the CA that signed the server's certificate")
+	case "secret":
+		data := fs.String("data", ".latchkey", "dev server data folder holding dev.json")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		t, err = baselineTarget(*rawURL, *ca)
+		t, err = secretTarget(ctx, *data)
+	case "baseline":
+		rawURL := fs.String("url", "", "URL of the server to compare with, like https://127.0.0.1:18444/")
+		ca := fs.String("ca", "", "PEM file of the CA that signed the server's certificate")
+		like := fs.String("like", "token", "shape of the requests: token (a form POST) or secret (a GET with a bearer token)")
+		bearerBytes := fs.Int("bearer-bytes", 0, "with --like secret: the bearer token's length, as lkload secret --probe prints it")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		t, err = baselineTarget(*rawURL, *ca, *like, *bearerBytes)
 	default:
 		fmt.Fprint(os.Stderr, usage)
-		return fmt.Errorf("unknown mode %q: use token or baseline", mode)
+		return fmt.Errorf("unknown mode %q: use token, secret or baseline", mode)
 	}
 	if err != nil {
 		return err
@@ -94,20 +104,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.Connections < 1 || o.Duration <= 0 || o.Warmup < 0 {
 		return fmt.Errorf("--connections %d, --duration %s and --warmup %s: give at least 1 connection, a positive duration and a warm-up of 0 or more", o.Connections, o.Duration, o.Warmup)
 	}
-	o.NewClient = newClientFunc(t.roots)
-	return measure(ctx, stdout, mode, t, o)
+	o.NewClient = newClientFunc(t.roots, t.dial)
+	return measure(ctx, stdout, mode, t, o, *probe)
 }
 
-// measure checks the target with one request, runs the load and prints the result.
-func measure(ctx context.Context, stdout io.Writer, mode string, t target, o Options) error {
-	probe := o.NewClient()
-	n, err := t.send(ctx, probe)
-	probe.CloseIdleConnections()
+// measure checks the target with one request and, unless probeOnly, runs the
+// load and prints the result.
+func measure(ctx context.Context, stdout io.Writer, mode string, t target, o Options, probeOnly bool) error {
+	c := o.NewClient()
+	n, err := t.send(ctx, c)
+	c.CloseIdleConnections()
 	if err != nil {
 		return fmt.Errorf("first request to %s: %w", t.url, err)
 	}
-	fmt.Fprintf(stdout, "lkload %s: POST %s, %d connections, %s after a %s warm-up; answers are %d bytes\n",
-		mode, t.url, o.Connections, o.Duration, o.Warmup, n)
+	if probeOnly {
+		fmt.Fprintf(stdout, "probe: mode=%s answer_bytes=%d bearer_bytes=%d\n", mode, n, len(t.bearer))
+		return nil
+	}
+	fmt.Fprintf(stdout, "lkload %s: %s %s, %d connections, %s after a %s warm-up; answers are %d bytes\n",
+		mode, t.method, t.url, o.Connections, o.Duration, o.Warmup, n)
 	r := Run(ctx, o, func(ctx context.Context, c *http.Client) error {
 		_, err := t.send(ctx, c)
 		return err
@@ -124,68 +139,4 @@ func measure(ctx context.Context, stdout io.Writer, mode string, t target, o Opt
 		return fmt.Errorf("%d of %d requests failed:\n%s%s", r.Errors, r.Errors+r.OK, errorReport(r), hint)
 	}
 	return nil
-}
-
-// target is where requests go and what they carry.
-type target struct {
-	url   string
-	body  string // application/x-www-form-urlencoded
-	roots *x509.CertPool
-}
-
-// marker must appear in every good answer: the field of a token response.
-var marker = []byte(`"access_token"`)
-
-// send posts t's body with c, reads the whole answer and checks it, returning
-// its length.
-func (t target) send(ctx context.Context, c *http.Client) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(t.body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, fmt.Errorf("read answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, statusError(resp.StatusCode)
-	}
-	if !bytes.Contains(b, marker) {
-		return 0, fmt.Errorf("answer of %d bytes has no %s", len(b), marker)
-	}
-	return len(b), nil
-}
-
-// statusError is an answer other than 200 OK.
-type statusError int
-
-func (e statusError) Error() string {
-	return fmt.Sprintf("HTTP %d %s", int(e), http.StatusText(int(e)))
-}
-
-// tokenForm is a client_credentials request for a Key Vault token, as MSAL sends it.
-func tokenForm(clientID, secret string) string {
-	return url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {secret},
-		"scope": {"https://vault.azure.net/.default"},
-	}.Encode()
-}
-
-// loadRoots reads a PEM file of CA certificates.
-func loadRoots(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("CA file: %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("CA file %s holds no PEM certificate", path)
-	}
-	return roots, nil
 }
