@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,7 +39,7 @@ func (s *Service) CreateAssignment(ctx context.Context, callerID, principalID, r
 	a := store.RoleAssignment{ID: uuid.NewString(), PrincipalID: principalID, RoleID: r.ID, Scope: scope,
 		CreatedBy: callerID, Created: store.Time(s.now())}
 	if err := s.store.CreateRoleAssignment(ctx, a); err != nil {
-		return Assignment{}, storeError(o, fmt.Sprintf("an assignment of %q to %s at %s", r.Name, principalID, scope), err)
+		return Assignment{}, store.Error(o, fmt.Sprintf("an assignment of %q to %s at %s", r.Name, principalID, scope), err)
 	}
 	s.audit(ctx, Event{Operation: "roleAssignment.create", CallerID: callerID, PrincipalID: principalID, RoleID: r.ID, Scope: scope, Result: "allowed"})
 	return Assignment{RoleAssignment: a, RoleName: r.Name}, s.applied(ctx, principalID)
@@ -53,7 +54,7 @@ func (s *Service) checkAssignable(ctx context.Context, callerID, principalID, re
 		return r, err
 	}
 	if _, err := s.store.Principal(ctx, principalID); err != nil {
-		return r, storeError(o, "principal "+principalID, err)
+		return r, store.Error(o, "principal "+principalID, err)
 	}
 	assignable := false
 	for _, as := range r.AssignableScopes {
@@ -104,7 +105,7 @@ func (s *Service) Assignments(ctx context.Context, f store.AssignmentFilter, p s
 	}
 	as, next, err := s.store.RoleAssignments(ctx, f, p)
 	if err != nil {
-		return nil, "", storeError("access.Assignments", "role assignments", err)
+		return nil, "", store.Error("access.Assignments", "role assignments", err)
 	}
 	out := make([]Assignment, len(as))
 	for i, a := range as {
@@ -117,7 +118,7 @@ func (s *Service) Assignments(ctx context.Context, f store.AssignmentFilter, p s
 func (s *Service) Assignment(ctx context.Context, id string) (Assignment, error) {
 	a, err := s.store.RoleAssignment(ctx, id)
 	if err != nil {
-		return Assignment{}, storeError("access.Assignment", "role assignment "+id, err)
+		return Assignment{}, store.Error("access.Assignment", "role assignment "+id, err)
 	}
 	return Assignment{RoleAssignment: a, RoleName: s.roleName(a.RoleID)}, nil
 }
@@ -133,7 +134,7 @@ func (s *Service) DeleteAssignment(ctx context.Context, callerID, id string) err
 		return err
 	}
 	if err := s.store.DeleteRoleAssignment(ctx, id); err != nil {
-		return storeError("access.DeleteAssignment", "role assignment "+id, err)
+		return store.Error("access.DeleteAssignment", "role assignment "+id, err)
 	}
 	s.audit(ctx, Event{Operation: "roleAssignment.delete", CallerID: callerID, PrincipalID: a.PrincipalID, RoleID: a.RoleID, Scope: a.Scope, Result: "allowed"})
 	return s.applied(ctx, a.PrincipalID)
@@ -149,8 +150,8 @@ func (s *Service) Bootstrap(ctx context.Context, principalID, ref, scope string)
 	}
 	a := store.RoleAssignment{ID: uuid.NewString(), PrincipalID: principalID, RoleID: r.ID, Scope: scope,
 		CreatedBy: principalID, Created: store.Time(s.now())}
-	if err := s.store.CreateRoleAssignment(ctx, a); err != nil && errs.KindOf(storeError("", "", err)) != errs.Conflict {
-		return storeError("access.Bootstrap", "assignment", err)
+	if err := s.store.CreateRoleAssignment(ctx, a); err != nil && !errors.Is(err, store.ErrConflict) {
+		return store.Error("access.Bootstrap", "assignment", err)
 	}
 	s.audit(ctx, Event{Operation: "roleAssignment.bootstrap", PrincipalID: principalID, RoleID: r.ID, Scope: scope, Result: "allowed"})
 	return s.applied(ctx, principalID)

@@ -51,7 +51,7 @@ func (s *Service) CreateEligible(ctx context.Context, callerID, principalID, ref
 	e := store.EligibleAssignment{ID: uuid.NewString(), PrincipalID: principalID, RoleID: r.ID, Scope: scope,
 		MaxDuration: maxDuration, RequireJustification: requireJustification, CreatedBy: callerID, Created: store.Time(s.now())}
 	if err := s.store.CreateEligibleAssignment(ctx, e); err != nil {
-		return Eligibility{}, storeError(o, fmt.Sprintf("an eligible assignment of %q to %s at %s", r.Name, principalID, scope), err)
+		return Eligibility{}, store.Error(o, fmt.Sprintf("an eligible assignment of %q to %s at %s", r.Name, principalID, scope), err)
 	}
 	s.audit(ctx, Event{Operation: "eligible.create", CallerID: callerID, PrincipalID: principalID, RoleID: r.ID, Scope: scope, Result: "allowed"})
 	return Eligibility{EligibleAssignment: e, RoleName: r.Name}, nil
@@ -61,7 +61,7 @@ func (s *Service) CreateEligible(ctx context.Context, callerID, principalID, ref
 func (s *Service) Eligibles(ctx context.Context, f store.AssignmentFilter, p store.Page) ([]Eligibility, string, error) {
 	es, next, err := s.store.EligibleAssignments(ctx, f, p)
 	if err != nil {
-		return nil, "", storeError("access.Eligibles", "eligible assignments", err)
+		return nil, "", store.Error("access.Eligibles", "eligible assignments", err)
 	}
 	out := make([]Eligibility, len(es))
 	for i, e := range es {
@@ -78,7 +78,7 @@ func (s *Service) Activate(ctx context.Context, callerID, id string, duration ti
 	const o = "access.Activate"
 	e, err := s.store.EligibleAssignment(ctx, id)
 	if err != nil {
-		return Assignment{}, storeError(o, "eligible assignment "+id, err)
+		return Assignment{}, store.Error(o, "eligible assignment "+id, err)
 	}
 	if e.PrincipalID != callerID {
 		s.audit(ctx, Event{Operation: "eligible.activate", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Result: "denied"})
@@ -104,7 +104,7 @@ func (s *Service) Activate(ctx context.Context, callerID, id string, duration ti
 	a := store.RoleAssignment{ID: uuid.NewString(), PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope,
 		Expires: store.Time(now.Add(duration)), EligibilityID: e.ID, Justification: justification, CreatedBy: callerID, Created: store.Time(now)}
 	if err := s.store.CreateRoleAssignment(ctx, a); err != nil {
-		return Assignment{}, storeError(o, "an active assignment from eligibility "+e.ID+" (deactivate it first)", err)
+		return Assignment{}, store.Error(o, "an active assignment from eligibility "+e.ID+" (deactivate it first)", err)
 	}
 	s.audit(ctx, Event{Operation: "eligible.activate", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Reason: justification, Result: "allowed"})
 	return Assignment{RoleAssignment: a, RoleName: s.roleName(a.RoleID)}, s.applied(ctx, e.PrincipalID)
@@ -117,7 +117,7 @@ func (s *Service) Deactivate(ctx context.Context, callerID, id string) error {
 	const o = "access.Deactivate"
 	e, err := s.store.EligibleAssignment(ctx, id)
 	if err != nil {
-		return storeError(o, "eligible assignment "+id, err)
+		return store.Error(o, "eligible assignment "+id, err)
 	}
 	if e.PrincipalID != callerID {
 		if err := s.Authorize(ctx, callerID, RoleAssignmentsDelete, e.Scope); err != nil {
@@ -130,7 +130,7 @@ func (s *Service) Deactivate(ctx context.Context, callerID, id string) error {
 	}
 	for _, a := range as {
 		if err := s.store.DeleteRoleAssignment(ctx, a.ID); err != nil {
-			return storeError(o, "active assignment "+a.ID, err)
+			return store.Error(o, "active assignment "+a.ID, err)
 		}
 	}
 	s.audit(ctx, Event{Operation: "eligible.deactivate", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Result: "allowed"})
@@ -141,13 +141,13 @@ func (s *Service) Deactivate(ctx context.Context, callerID, id string) error {
 func (s *Service) DeleteEligible(ctx context.Context, callerID, id string) error {
 	e, err := s.store.EligibleAssignment(ctx, id)
 	if err != nil {
-		return storeError("access.DeleteEligible", "eligible assignment "+id, err)
+		return store.Error("access.DeleteEligible", "eligible assignment "+id, err)
 	}
 	if err := s.Authorize(ctx, callerID, RoleEligibilityDelete, e.Scope); err != nil {
 		return err
 	}
 	if err := s.store.DeleteEligibleAssignment(ctx, id); err != nil {
-		return storeError("access.DeleteEligible", "eligible assignment "+id, err)
+		return store.Error("access.DeleteEligible", "eligible assignment "+id, err)
 	}
 	s.audit(ctx, Event{Operation: "eligible.delete", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Result: "allowed"})
 	return s.applied(ctx, e.PrincipalID)
@@ -157,7 +157,7 @@ func (s *Service) DeleteEligible(ctx context.Context, callerID, id string) error
 func (s *Service) activations(ctx context.Context, e store.EligibleAssignment) ([]store.RoleAssignment, error) {
 	as, _, err := s.store.RoleAssignments(ctx, store.AssignmentFilter{PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope}, store.Page{Limit: store.MaxPageLimit})
 	if err != nil {
-		return nil, storeError("access.activations", "role assignments", err)
+		return nil, store.Error("access.activations", "role assignments", err)
 	}
 	var out []store.RoleAssignment
 	for _, a := range as {
@@ -178,7 +178,7 @@ func (s *Service) dropExpiredActivations(ctx context.Context, e store.EligibleAs
 	for _, a := range as {
 		if !a.Expires.IsZero() && !now.Before(a.Expires) {
 			if err := s.store.DeleteRoleAssignment(ctx, a.ID); err != nil {
-				return storeError("access.Activate", "expired activation "+a.ID, err)
+				return store.Error("access.Activate", "expired activation "+a.ID, err)
 			}
 		} else {
 			return errs.E(errs.Conflict, "access.Activate", fmt.Sprintf("this eligible assignment is already active until %s: deactivate it first to change the duration", a.Expires.UTC().Format(time.RFC3339)), nil)

@@ -34,7 +34,7 @@ func (s *Service) CreateResource(ctx context.Context, callerID, scope string) (s
 			return r, errs.E(errs.Conflict, o, fmt.Sprintf("a %s named %s already exists in this tenant (%s names are unique, as DNS names are)",
 				noun(kind), r.Name, noun(kind)), err)
 		}
-		return r, storeError(o, noun(kind)+" "+scope, err)
+		return r, store.Error(o, noun(kind)+" "+scope, err)
 	}
 	s.audit(ctx, Event{Operation: strings.ToLower(string(kind)) + ".create", CallerID: callerID, Scope: scope, Result: "allowed"})
 	return r, nil
@@ -47,13 +47,13 @@ func (s *Service) Resource(ctx context.Context, scope string) (store.Resource, e
 		return store.Resource{}, err
 	}
 	r, err := s.store.Resource(ctx, scope)
-	return r, storeError("access.Resource", noun(KindOf(scope))+" "+scope, err)
+	return r, store.Error("access.Resource", noun(KindOf(scope))+" "+scope, err)
 }
 
 // ResourceByName returns the vault or account named name.
 func (s *Service) ResourceByName(ctx context.Context, k store.ResourceKind, name string) (store.Resource, error) {
 	r, err := s.store.ResourceByName(ctx, k, strings.ToLower(name))
-	return r, storeError("access.ResourceByName", noun(k)+" "+name, err)
+	return r, store.Error("access.ResourceByName", noun(k)+" "+name, err)
 }
 
 // Resources lists resources of kind k under parent ("" for anywhere).
@@ -65,7 +65,7 @@ func (s *Service) Resources(ctx context.Context, k store.ResourceKind, parent st
 		}
 	}
 	rs, next, err := s.store.Resources(ctx, k, parent, p)
-	return rs, next, storeError("access.Resources", "resources", err)
+	return rs, next, store.Error("access.Resources", "resources", err)
 }
 
 // DeleteResource deletes the resource at scope, which must hold no other
@@ -79,7 +79,7 @@ func (s *Service) DeleteResource(ctx context.Context, callerID, scope string) er
 	}
 	children, _, err := s.store.Resources(ctx, "", scope, store.Page{Limit: 5})
 	if err != nil {
-		return storeError(o, "resources", err)
+		return store.Error(o, "resources", err)
 	}
 	if len(children) > 0 {
 		names := make([]string, len(children))
@@ -92,7 +92,7 @@ func (s *Service) DeleteResource(ctx context.Context, callerID, scope string) er
 		if errors.Is(err, store.ErrConflict) {
 			return errs.E(errs.Conflict, o, fmt.Sprintf("%s still holds secrets or other resources: delete (and purge) them first", scope), err)
 		}
-		return storeError(o, noun(KindOf(scope))+" "+scope, err)
+		return store.Error(o, noun(KindOf(scope))+" "+scope, err)
 	}
 	if err := s.dropAssignmentsUnder(ctx, scope); err != nil {
 		return err
@@ -106,12 +106,12 @@ func (s *Service) dropAssignmentsUnder(ctx context.Context, scope string) error 
 	for {
 		as, next, err := s.store.RoleAssignments(ctx, store.AssignmentFilter{}, p)
 		if err != nil {
-			return storeError("access.DeleteResource", "role assignments", err)
+			return store.Error("access.DeleteResource", "role assignments", err)
 		}
 		for _, a := range as {
 			if Within(a.Scope, scope) {
 				if err := s.store.DeleteRoleAssignment(ctx, a.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return storeError("access.DeleteResource", "role assignment "+a.ID, err)
+					return store.Error("access.DeleteResource", "role assignment "+a.ID, err)
 				}
 				if err := s.reloadPrincipal(ctx, a.PrincipalID); err != nil {
 					return err

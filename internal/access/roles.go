@@ -80,7 +80,7 @@ func (s *Service) CreateRole(ctx context.Context, callerID string, r Role) (Role
 	d := store.RoleDefinition{ID: r.ID, Name: r.Name, Description: r.Description, Permissions: encodePermissions(r.Permissions),
 		AssignableScopes: r.AssignableScopes, Created: store.Time(now), Updated: store.Time(now)}
 	if err := s.store.CreateRoleDefinition(ctx, d); err != nil {
-		return r, storeError("access.CreateRole", "role "+r.Name, err)
+		return r, store.Error("access.CreateRole", "role "+r.Name, err)
 	}
 	s.audit(ctx, Event{Operation: "roleDefinition.create", CallerID: callerID, RoleID: r.ID, Scope: r.AssignableScopes[0], Result: "allowed"})
 	return r, s.applied(ctx, "")
@@ -115,7 +115,7 @@ func (s *Service) UpdateRole(ctx context.Context, callerID string, r Role) (Role
 	d := store.RoleDefinition{ID: r.ID, Name: r.Name, Description: r.Description, Permissions: encodePermissions(r.Permissions),
 		AssignableScopes: r.AssignableScopes, Updated: store.Time(s.now())}
 	if err := s.store.UpdateRoleDefinition(ctx, d); err != nil {
-		return r, storeError("access.UpdateRole", "role "+r.Name, err)
+		return r, store.Error("access.UpdateRole", "role "+r.Name, err)
 	}
 	s.audit(ctx, Event{Operation: "roleDefinition.update", CallerID: callerID, RoleID: r.ID, Scope: r.AssignableScopes[0], Result: "allowed"})
 	return r, s.applied(ctx, "")
@@ -139,7 +139,7 @@ func (s *Service) DeleteRole(ctx context.Context, callerID, ref string) error {
 		if errors.Is(err, store.ErrConflict) {
 			return errs.E(errs.Conflict, "access.DeleteRole", "role "+r.Name+" is still assigned: delete its assignments and eligible assignments first", err)
 		}
-		return storeError("access.DeleteRole", "role "+r.Name, err)
+		return store.Error("access.DeleteRole", "role "+r.Name, err)
 	}
 	s.audit(ctx, Event{Operation: "roleDefinition.delete", CallerID: callerID, RoleID: r.ID, Result: "allowed"})
 	return s.refreshRoles(ctx)
@@ -154,7 +154,7 @@ func (s *Service) checkGrantableWhereHeld(ctx context.Context, callerID string, 
 	for p := (store.Page{Limit: store.MaxPageLimit}); ; {
 		as, next, err := s.store.RoleAssignments(ctx, f, p)
 		if err != nil {
-			return storeError(o, "role assignments", err)
+			return store.Error(o, "role assignments", err)
 		}
 		for _, a := range as {
 			scopes[a.Scope] = true
@@ -167,7 +167,7 @@ func (s *Service) checkGrantableWhereHeld(ctx context.Context, callerID string, 
 	for p := (store.Page{Limit: store.MaxPageLimit}); ; {
 		es, next, err := s.store.EligibleAssignments(ctx, f, p)
 		if err != nil {
-			return storeError(o, "eligible assignments", err)
+			return store.Error(o, "eligible assignments", err)
 		}
 		for _, e := range es {
 			scopes[e.Scope] = true
@@ -195,21 +195,6 @@ func (s *Service) refreshRoles(ctx context.Context) error {
 	}
 	idx.setRoles(m, t)
 	return nil
-}
-
-// storeError turns a store error into a domain error; nil stays nil.
-func storeError(o, what string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrNotFound):
-		return errs.E(errs.NotFound, o, what+" was not found", err)
-	case errors.Is(err, store.ErrConflict):
-		return errs.E(errs.Conflict, o, what+" already exists", err)
-	case errors.Is(err, store.ErrInvalid):
-		return errs.Invalidf(o, "$skiptoken", "the page token is not one this server issued: follow nextLink unchanged")
-	}
-	return errs.E(errs.Unavailable, o, "", err)
 }
 
 func quote(s string) string {

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"errors"
 	"regexp"
 	"time"
 
@@ -45,10 +44,10 @@ func (s *Service) CreateServicePrincipal(ctx context.Context, displayName string
 		return CreatedServicePrincipal{}, err
 	}
 	if err := s.store.CreatePrincipal(ctx, p); err != nil {
-		return CreatedServicePrincipal{}, storeError(o, "service principal "+displayName, err)
+		return CreatedServicePrincipal{}, store.Error(o, "service principal "+displayName, err)
 	}
 	if err := s.store.CreateCredential(ctx, cred); err != nil {
-		return CreatedServicePrincipal{}, storeError(o, "service principal "+displayName, err)
+		return CreatedServicePrincipal{}, store.Error(o, "service principal "+displayName, err)
 	}
 	return CreatedServicePrincipal{Principal: p, Secret: secret, SecretID: cred.ID, Expires: cred.Expires}, s.applied(ctx)
 }
@@ -68,7 +67,7 @@ func (s *Service) ResetSecret(ctx context.Context, appID string, lifetime time.D
 		return CreatedServicePrincipal{}, err
 	}
 	if err := s.store.ReplaceCredentials(ctx, p.ID, store.SecretCredential, cred); err != nil {
-		return CreatedServicePrincipal{}, storeError(o, "service principal "+appID, err)
+		return CreatedServicePrincipal{}, store.Error(o, "service principal "+appID, err)
 	}
 	return CreatedServicePrincipal{Principal: p, Secret: secret, SecretID: cred.ID, Expires: cred.Expires}, s.applied(ctx)
 }
@@ -92,7 +91,7 @@ func (s *Service) CreateUser(ctx context.Context, name string, password Secret) 
 		Created: store.Time(now), Updated: store.Time(now),
 	}
 	if err := s.store.CreatePrincipal(ctx, p); err != nil {
-		return store.Principal{}, storeError(o, "user "+name, err)
+		return store.Principal{}, store.Error(o, "user "+name, err)
 	}
 	return p, s.applied(ctx)
 }
@@ -120,7 +119,7 @@ func (s *Service) createManagedIdentity(ctx context.Context, name, scope string)
 		Enabled: true, Created: store.Time(now), Updated: store.Time(now),
 	}
 	if err := s.store.CreatePrincipal(ctx, p); err != nil {
-		return store.Principal{}, storeError(op("CreateManagedIdentity"), "managed identity "+name, err)
+		return store.Principal{}, store.Error(op("CreateManagedIdentity"), "managed identity "+name, err)
 	}
 	return p, s.applied(ctx)
 }
@@ -128,25 +127,25 @@ func (s *Service) createManagedIdentity(ctx context.Context, name, scope string)
 // Principal returns the principal with object id id (Kind NotFound if none).
 func (s *Service) Principal(ctx context.Context, id string) (store.Principal, error) {
 	p, err := s.store.Principal(ctx, id)
-	return p, storeError(op("Principal"), "principal "+id, err)
+	return p, store.Error(op("Principal"), "principal "+id, err)
 }
 
 // PrincipalByAppID returns the service principal or managed identity with client id appID.
 func (s *Service) PrincipalByAppID(ctx context.Context, appID string) (store.Principal, error) {
 	p, err := s.store.PrincipalByAppID(ctx, appID)
-	return p, storeError(op("PrincipalByAppID"), "service principal or managed identity with appId "+appID, err)
+	return p, store.Error(op("PrincipalByAppID"), "service principal or managed identity with appId "+appID, err)
 }
 
 // PrincipalByName returns the user or managed identity of kind k named name.
 func (s *Service) PrincipalByName(ctx context.Context, k store.PrincipalKind, name string) (store.Principal, error) {
 	p, err := s.store.PrincipalByName(ctx, k, name)
-	return p, storeError(op("PrincipalByName"), kindNoun(k)+" "+name, err)
+	return p, store.Error(op("PrincipalByName"), kindNoun(k)+" "+name, err)
 }
 
 // Principals lists principals of kind k ("" for all), a page at a time.
 func (s *Service) Principals(ctx context.Context, k store.PrincipalKind, p store.Page) ([]store.Principal, string, error) {
 	ps, next, err := s.store.Principals(ctx, k, p)
-	return ps, next, storeError(op("Principals"), "principals", err)
+	return ps, next, store.Error(op("Principals"), "principals", err)
 }
 
 // DeletePrincipal deletes a principal and its credentials. Its tokens are
@@ -158,7 +157,7 @@ func (s *Service) DeletePrincipal(ctx context.Context, id string) error {
 		return errs.E(errs.Conflict, op("DeletePrincipal"), "the bootstrap administrator cannot be deleted: reset its secret instead if it leaked", nil)
 	}
 	if err := s.store.DeletePrincipal(ctx, id); err != nil {
-		return storeError(op("DeletePrincipal"), "principal "+id, err)
+		return store.Error(op("DeletePrincipal"), "principal "+id, err)
 	}
 	return s.applied(ctx)
 }
@@ -173,7 +172,7 @@ func (s *Service) SetEnabled(ctx context.Context, id string, enabled bool) (stor
 	}
 	p.Enabled, p.Updated = enabled, store.Time(s.now())
 	if err := s.store.UpdatePrincipal(ctx, p); err != nil {
-		return p, storeError(o, "principal "+id, err)
+		return p, store.Error(o, "principal "+id, err)
 	}
 	return p, s.applied(ctx)
 }
@@ -190,7 +189,7 @@ func (s *Service) AddCertificate(ctx context.Context, appID, name string, cert [
 		return c, err
 	}
 	if err := s.store.CreateCredential(ctx, c); err != nil {
-		return c, storeError(op("AddCertificate"), "certificate "+c.Name, err)
+		return c, store.Error(op("AddCertificate"), "certificate "+c.Name, err)
 	}
 	return c, s.applied(ctx)
 }
@@ -207,7 +206,7 @@ func (s *Service) AddFederatedCredential(ctx context.Context, appID string, f Fe
 		return c, err
 	}
 	if err := s.store.CreateCredential(ctx, c); err != nil {
-		return c, storeError(op("AddFederatedCredential"), "federated credential "+f.Name, err)
+		return c, store.Error(op("AddFederatedCredential"), "federated credential "+f.Name, err)
 	}
 	return c, s.applied(ctx)
 }
@@ -215,13 +214,13 @@ func (s *Service) AddFederatedCredential(ctx context.Context, appID string, f Fe
 // Credentials lists a principal's credentials; secrets appear as hints only.
 func (s *Service) Credentials(ctx context.Context, principalID string) ([]store.Credential, error) {
 	cs, err := s.store.Credentials(ctx, principalID)
-	return cs, storeError(op("Credentials"), "credentials of "+principalID, err)
+	return cs, store.Error(op("Credentials"), "credentials of "+principalID, err)
 }
 
 // DeleteCredential removes one credential of a principal.
 func (s *Service) DeleteCredential(ctx context.Context, principalID, id string) error {
 	if err := s.store.DeleteCredential(ctx, principalID, id); err != nil {
-		return storeError(op("DeleteCredential"), "credential "+id, err)
+		return store.Error(op("DeleteCredential"), "credential "+id, err)
 	}
 	return s.applied(ctx)
 }
@@ -253,22 +252,6 @@ func (s *Service) servicePrincipal(ctx context.Context, appID string) (store.Pri
 		return p, errs.E(errs.NotFound, op("servicePrincipal"), "no service principal has appId "+appID+" (managed identities hold no secrets or certificates)", nil)
 	}
 	return p, err
-}
-
-// storeError turns a store error into a domain error naming what was affected;
-// nil stays nil.
-func storeError(o, what string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrNotFound):
-		return errs.E(errs.NotFound, o, what+" was not found", err)
-	case errors.Is(err, store.ErrConflict):
-		return errs.E(errs.Conflict, o, what+" already exists", err)
-	case errors.Is(err, store.ErrInvalid):
-		return errs.Invalidf(o, "$skiptoken", "the page token is not one this server issued: follow nextLink unchanged")
-	}
-	return errs.E(errs.Unavailable, o, "", err)
 }
 
 func kindNoun(k store.PrincipalKind) string {

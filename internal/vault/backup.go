@@ -49,14 +49,8 @@ func (s *Service) backupBinding() seal.Binding { return seal.Bind("secret-backup
 // without padding, as Key Vault's. Kinds: Forbidden, NotFound.
 func (s *Service) Backup(ctx context.Context, principalID, vaultName, name string) (string, error) {
 	const o = "vault.Backup"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsBackup, vaultName, name)
 	if err != nil {
-		return "", err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return "", err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsBackup, v, name); err != nil {
 		return "", err
 	}
 	sec, err := s.store.Secret(ctx, v.name, name)
@@ -112,11 +106,8 @@ func (s *Service) Backup(ctx context.Context, principalID, vaultName, name strin
 // Conflict (the name exists, deleted or not).
 func (s *Service) Restore(ctx context.Context, principalID, vaultName, blob string) (Bundle, error) {
 	const o = "vault.Restore"
-	v, err := s.vault(ctx, vaultName)
+	v, err := s.enterVault(ctx, principalID, access.SecretsRestore, vaultName)
 	if err != nil {
-		return Bundle{}, err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsRestore, v, ""); err != nil {
 		return Bundle{}, err
 	}
 	doc, err := s.openBackup(blob)

@@ -22,14 +22,8 @@ type DeletedBundle struct {
 // the vault's retention. Kinds: Forbidden, NotFound.
 func (s *Service) Delete(ctx context.Context, principalID, vaultName, name string) (DeletedBundle, error) {
 	const o = "vault.Delete"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsDelete, vaultName, name)
 	if err != nil {
-		return DeletedBundle{}, err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return DeletedBundle{}, err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsDelete, v, name); err != nil {
 		return DeletedBundle{}, err
 	}
 	sv, err := s.readVersion(ctx, v, name, "")
@@ -49,14 +43,8 @@ func (s *Service) Delete(ctx context.Context, principalID, vaultName, name strin
 // GetDeleted returns a soft-deleted secret. Kinds: Forbidden, NotFound.
 func (s *Service) GetDeleted(ctx context.Context, principalID, vaultName, name string) (DeletedBundle, error) {
 	const o = "vault.GetDeleted"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsReadMetadata, vaultName, name)
 	if err != nil {
-		return DeletedBundle{}, err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return DeletedBundle{}, err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsReadMetadata, v, name); err != nil {
 		return DeletedBundle{}, err
 	}
 	return s.deleted(ctx, v, name)
@@ -79,11 +67,8 @@ func (s *Service) deleted(ctx context.Context, v *vaultInfo, name string) (Delet
 // ListDeleted lists a vault's soft-deleted secrets, a page at a time.
 func (s *Service) ListDeleted(ctx context.Context, principalID, vaultName string, p store.Page) ([]DeletedBundle, string, error) {
 	const o = "vault.ListDeleted"
-	v, err := s.vault(ctx, vaultName)
+	v, err := s.enterVault(ctx, principalID, access.SecretsReadMetadata, vaultName)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsReadMetadata, v, ""); err != nil {
 		return nil, "", err
 	}
 	secs, next, err := s.store.Secrets(ctx, v.name, true, p)
@@ -105,14 +90,8 @@ func (s *Service) ListDeleted(ctx context.Context, principalID, vaultName string
 // version stays current. Kinds: Forbidden, NotFound.
 func (s *Service) Recover(ctx context.Context, principalID, vaultName, name string) (Bundle, error) {
 	const o = "vault.Recover"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsRecover, vaultName, name)
 	if err != nil {
-		return Bundle{}, err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return Bundle{}, err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsRecover, v, name); err != nil {
 		return Bundle{}, err
 	}
 	d, err := s.deleted(ctx, v, name)
@@ -132,14 +111,8 @@ func (s *Service) Recover(ctx context.Context, principalID, vaultName, name stri
 // NotFound.
 func (s *Service) Purge(ctx context.Context, principalID, vaultName, name string) error {
 	const o = "vault.Purge"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsPurge, vaultName, name)
 	if err != nil {
-		return err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsPurge, v, name); err != nil {
 		return err
 	}
 	d, err := s.deleted(ctx, v, name)

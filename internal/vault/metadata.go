@@ -24,14 +24,8 @@ type UpdateParams struct {
 // returns it without its value. Kinds: Invalid, Forbidden, NotFound.
 func (s *Service) Update(ctx context.Context, principalID, vaultName, name, version string, p UpdateParams) (Bundle, error) {
 	const o = "vault.Update"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsUpdate, vaultName, name)
 	if err != nil {
-		return Bundle{}, err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return Bundle{}, err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsUpdate, v, name); err != nil {
 		return Bundle{}, err
 	}
 	if version, err = checkVersion(o, version); err != nil {
@@ -72,11 +66,8 @@ func (s *Service) Update(ctx context.Context, principalID, vaultName, name, vers
 // versions without values, a page at a time. Kinds: Forbidden, NotFound.
 func (s *Service) List(ctx context.Context, principalID, vaultName string, p store.Page) ([]Bundle, string, error) {
 	const o = "vault.List"
-	v, err := s.vault(ctx, vaultName)
+	v, err := s.enterVault(ctx, principalID, access.SecretsReadMetadata, vaultName)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsReadMetadata, v, ""); err != nil {
 		return nil, "", err
 	}
 	secs, next, err := s.store.Secrets(ctx, v.name, false, p)
@@ -98,14 +89,8 @@ func (s *Service) List(ctx context.Context, principalID, vaultName string, p sto
 // Kinds: Forbidden, NotFound.
 func (s *Service) Versions(ctx context.Context, principalID, vaultName, name string, p store.Page) ([]Bundle, string, error) {
 	const o = "vault.Versions"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsReadMetadata, vaultName, name)
 	if err != nil {
-		return nil, "", err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return nil, "", err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsReadMetadata, v, name); err != nil {
 		return nil, "", err
 	}
 	sec, err := s.store.Secret(ctx, v.name, name)

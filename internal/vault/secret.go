@@ -148,14 +148,8 @@ type SetParams struct {
 // but recoverable).
 func (s *Service) Set(ctx context.Context, principalID, vaultName, name string, p SetParams) (Bundle, error) {
 	const o = "vault.Set"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsSet, vaultName, name)
 	if err != nil {
-		return Bundle{}, err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return Bundle{}, err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsSet, v, name); err != nil {
 		return Bundle{}, err
 	}
 	if len(p.Value.b) > MaxValueBytes {
@@ -192,14 +186,8 @@ func (s *Service) Set(ctx context.Context, principalID, vaultName, name string, 
 // Kind Forbidden, as Key Vault documents. Kinds: Forbidden, NotFound.
 func (s *Service) Get(ctx context.Context, principalID, vaultName, name, version string) (Bundle, error) {
 	const o = "vault.Get"
-	v, err := s.vault(ctx, vaultName)
+	v, name, err := s.enter(ctx, o, principalID, access.SecretsGet, vaultName, name)
 	if err != nil {
-		return Bundle{}, err
-	}
-	if name, err = checkName(o, name); err != nil {
-		return Bundle{}, err
-	}
-	if err := s.authorize(ctx, principalID, access.SecretsGet, v, name); err != nil {
 		return Bundle{}, err
 	}
 	if version, err = checkVersion(o, version); err != nil {

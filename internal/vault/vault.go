@@ -124,6 +124,33 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// enter begins every operation on one secret: it finds the vault, checks and
+// canonicalises the name, and authorizes action on the secret's scope before
+// anything about the secret is read.
+func (s *Service) enter(ctx context.Context, op, principalID, action, vaultName, name string) (*vaultInfo, string, error) {
+	v, err := s.vault(ctx, vaultName)
+	if err != nil {
+		return nil, "", err
+	}
+	if name, err = checkName(op, name); err != nil {
+		return nil, "", err
+	}
+	if err := s.authorize(ctx, principalID, action, v, name); err != nil {
+		return nil, "", err
+	}
+	return v, name, nil
+}
+
+// enterVault begins an operation on the whole vault (listing, restoring):
+// it finds the vault and authorizes action on its scope.
+func (s *Service) enterVault(ctx context.Context, principalID, action, vaultName string) (*vaultInfo, error) {
+	v, err := s.vault(ctx, vaultName)
+	if err != nil {
+		return nil, err
+	}
+	return v, s.authorize(ctx, principalID, action, v, "")
+}
+
 // scopeOf returns the access scope of a secret in vault v.
 func scopeOf(v *vaultInfo, name string) string {
 	if name == "" {
