@@ -102,6 +102,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, want 
 }
 
 func (c *Client) doURL(ctx context.Context, method, u string, in, out any, want int) error {
+	return sendJSON(ctx, c.hc, c.tokens, method, u, in, out, func(resp *http.Response) error {
+		if resp.StatusCode != want {
+			return responseError(resp)
+		}
+		return nil
+	})
+}
+
+// sendJSON sends in as a JSON body (nil: none) with a bearer token from tokens
+// (nil: none), lets check refuse the answer by its status, and decodes the
+// body into out (nil: discard it). Both the management API and the Key Vault
+// data plane go through it.
+func sendJSON(ctx context.Context, hc *http.Client, tokens TokenSource, method, u string, in, out any, check func(*http.Response) error) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -118,20 +131,20 @@ func (c *Client) doURL(ctx context.Context, method, u string, in, out any, want 
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.tokens != nil {
-		tok, err := c.tokens.Token(ctx)
+	if tokens != nil {
+		tok, err := tokens.Token(ctx)
 		if err != nil {
 			return fmt.Errorf("get an access token: %w", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, req.URL.Redacted(), err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		return responseError(resp)
+	if err := check(resp); err != nil {
+		return err
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)

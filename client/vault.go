@@ -294,43 +294,12 @@ func (v *VaultClient) url(path string) string {
 
 // do sends a request and decodes a 2xx answer into out (nil: discard it).
 func (v *VaultClient) do(ctx context.Context, method, u string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+	return sendJSON(ctx, v.hc, v.tokens, method, u, in, out, func(resp *http.Response) error {
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return vaultError(resp)
 		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, u, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", "application/json")
-	if v.tokens != nil {
-		tok, err := v.tokens.Token(ctx)
-		if err != nil {
-			return fmt.Errorf("get an access token for %s: %w", v.base, err)
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := v.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, req.URL.Redacted(), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return vaultError(resp)
-	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode the answer: %w", method, req.URL.Redacted(), err)
-	}
-	return nil
+	})
 }
 
 // vaultErrorBody is Key Vault's error document.

@@ -117,22 +117,33 @@ func (r *Keyring) wrap(env, dataKey, aad []byte, b Binding) error {
 // key is not loaded, and ErrCorrupt when the envelope is malformed, tampered
 // with, or bound to another record. They never hold key material or data.
 func (r *Keyring) Open(envelope []byte, b Binding) ([]byte, error) {
-	const op = "open sealed data"
-	e, err := r.parse(op, envelope, b)
+	plaintext, _, err := r.open("open sealed data", envelope, b, nil)
+	return plaintext, err
+}
+
+// open parses, unwraps and decrypts an envelope, naming op in errors. With
+// keep non-nil it also hands the parsed envelope and the data key to keep
+// before the key is cleared (Rewrap wraps it again).
+func (r *Keyring) open(op string, env []byte, b Binding, keep func(e envelope, dataKey, aad []byte) error) ([]byte, envelope, error) {
+	e, err := r.parse(op, env, b)
 	if err != nil {
-		return nil, err
+		return nil, e, err
 	}
 	dataKey, aad := newScratch(b)
 	defer clear(dataKey)
 	if err := r.unwrap(op, e, dataKey, aad, b); err != nil {
-		return nil, err
+		return nil, e, err
 	}
 	plaintext := make([]byte, 0, len(e.sealed)-tagSize)
 	plaintext, err = openData(e, dataKey, plaintext, appendDataAAD(aad[:0], b))
 	if err != nil {
-		return nil, fmt.Errorf("%s for %s: %w", op, b, err)
+		return nil, e, fmt.Errorf("%s for %s: %w", op, b, err)
 	}
-	return plaintext, nil
+	if keep != nil {
+		clear(plaintext)
+		return nil, e, keep(e, dataKey, aad)
+	}
+	return plaintext, e, nil
 }
 
 // Rewrap returns the envelope with its data key wrapped under the active
@@ -140,31 +151,23 @@ func (r *Keyring) Open(envelope []byte, b Binding) ([]byte, error) {
 // as Open does, so it fails, with Open's errors, exactly when Open would: a
 // rotation never carries a corrupt value forward. An envelope already under
 // the active key comes back as a copy.
-func (r *Keyring) Rewrap(envelope []byte, b Binding) ([]byte, error) {
+func (r *Keyring) Rewrap(env []byte, b Binding) ([]byte, error) {
 	const op = "rewrap sealed data"
-	e, err := r.parse(op, envelope, b)
+	// GCM checks the data's tag only while decrypting, so open decrypts the
+	// data and clears the plaintext at once.
+	var out []byte
+	_, _, err := r.open(op, env, b, func(e envelope, dataKey, aad []byte) error {
+		out = slices.Clone(env)
+		if e.id == r.keys[0].id {
+			return nil
+		}
+		if err := r.wrap(out, dataKey, aad, b); err != nil {
+			return fmt.Errorf("%s for %s: %w", op, b, err)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	dataKey, aad := newScratch(b)
-	defer clear(dataKey)
-	if err := r.unwrap(op, e, dataKey, aad, b); err != nil {
-		return nil, err
-	}
-	// GCM checks the data's tag only while decrypting, so the plaintext is
-	// made and cleared at once.
-	plaintext := make([]byte, 0, len(e.sealed)-tagSize)
-	plaintext, err = openData(e, dataKey, plaintext, appendDataAAD(aad[:0], b))
-	clear(plaintext)
-	if err != nil {
-		return nil, fmt.Errorf("%s for %s: %w", op, b, err)
-	}
-	out := slices.Clone(envelope)
-	if e.id == r.keys[0].id {
-		return out, nil
-	}
-	if err := r.wrap(out, dataKey, aad, b); err != nil {
-		return nil, fmt.Errorf("%s for %s: %w", op, b, err)
 	}
 	return out, nil
 }
