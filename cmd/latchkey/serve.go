@@ -97,7 +97,7 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
 			return a.access.Authorize(ctx, c.ObjectID, string(action), scope)
 		},
-		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain,
+		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain, Audit: a.audit,
 	})
 	logger.Info("latchkey started", "addr", ln.Addr().String(), "version", version(),
 		"database", storeKind(c), "tenant_id", a.inst.TenantID, "master_key_id", keys.ActiveID())

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -27,6 +28,7 @@ type app struct {
 	identity *identity.Service
 	access   *access.Service
 	vault    *vault.Service
+	audit    *audit.Writer
 }
 
 // startServices migrates the store, initialises the installation and starts
@@ -67,6 +69,10 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
+	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	runFeed := func(ctx context.Context) error {
 		feed.Run(ctx, 5*time.Second, func(err error) {
@@ -74,7 +80,9 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 		})
 		return nil
 	}
-	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run}
+	// The audit writer drains its queue when its context ends: stop runs
+	// after the HTTP server has stopped, so no request is still recording.
+	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, trail.Run}
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
 		go func() { _ = run(runCtx); done <- struct{}{} }()
@@ -85,7 +93,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 			<-done
 		}
 	}
-	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs}, stop, nil
+	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail}, stop, nil
 }
 
 // followChanges makes the process's one change-feed follower, which reports

@@ -105,10 +105,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	}
 	req.Host = publicHost(r)
 	req.RemoteAddr = clientIP(r)
+	note := noteAudit(r.Context())
+	note.principalName, note.authMethod = firstNonEmpty(req.ClientID, req.Username), grantMethod(req)
 	resp, err := s.identity.Token(r.Context(), req)
 	if err != nil {
 		return err
 	}
+	note.principalID = resp.Claims.ObjectID
+	note.principalType = principalType(resp.Claims.IDType, resp.Claims.ManagedIdentity)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	expiresIn := resp.Claims.Expiry - resp.Claims.IssuedAt
@@ -140,4 +144,24 @@ type oauthErrorBody struct {
 	Timestamp        string `json:"timestamp"`
 	TraceID          string `json:"trace_id"`
 	CorrelationID    string `json:"correlation_id"`
+}
+
+// grantMethod names how a token request authenticates, for the audit trail.
+func grantMethod(r identity.TokenRequest) string {
+	switch {
+	case r.GrantType == identity.GrantPassword:
+		return "password"
+	case r.ClientAssertion != "":
+		return "client_assertion"
+	}
+	return "client_secret"
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

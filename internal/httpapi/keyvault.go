@@ -65,6 +65,9 @@ func vaultAudiences(resourceHost string) []string {
 // authenticateVault checks the network allow-list, then the bearer token.
 func (s *Server) authenticateVault(r *http.Request) (*http.Request, error) {
 	name := vaultName(r.Context())
+	if s.auditor != nil {
+		noteAudit(r.Context()).scope = s.vault.Scope(r.Context(), name, r.PathValue("name"))
+	}
 	if err := s.vault.CheckNetwork(r.Context(), name, clientIP(r)); err != nil {
 		return r, err
 	}

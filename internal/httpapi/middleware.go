@@ -36,10 +36,15 @@ func newRequestID() string {
 // turns a returned error or a panic into the error response, and records the
 // request in metrics and the debug log.
 func (s *Server) wrap(rt route) http.Handler {
+	auditing := s.auditor != nil && audited(rt)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		id := newRequestID()
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		if auditing {
+			ctx = context.WithValue(ctx, auditNoteKey, &auditNote{})
+		}
+		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
@@ -56,24 +61,56 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			d := s.now().Sub(start)
 			s.metrics.observe(rt.pattern, r.Method, rec.statusOrOK(), d)
-			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", logAttrs(r, rec.statusOrOK(), d)...)
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", logAttrs(r, rec.statusOrOK(), d)...)
+			}
 		}()
+		// A write's response waits, held here, until its audit event is stored.
+		var held *bufferedWriter
+		out := http.ResponseWriter(rec)
+		if auditing && isWrite(r) && rt.surface != surfaceOAuth {
+			held = &bufferedWriter{header: make(http.Header)}
+			out = held
+		}
 		var err error
 		if rt.action != ActionPublic {
 			r, err = s.authorize(r, rt)
 		}
 		if err == nil {
-			err = rt.handle(rec, r)
+			err = rt.handle(out, r)
 		}
 		if err != nil {
-			if rec.status != 0 {
+			if held == nil && rec.status != 0 {
 				// Too late to change the status: the body is under way. Log it.
 				s.log.ErrorContext(r.Context(), "request failed after response started", "request_id", id, "err", err)
-				return
+			} else {
+				s.writeError(out, r, rt.surface, err)
 			}
-			s.writeError(rec, r, rt.surface, err)
+		}
+		if auditing {
+			s.audit(r, rt, rec, held, err)
 		}
 	})
+}
+
+// audit records the request's event: a write's durably, before its held
+// response is sent (or a 503 instead, should the store refuse it), a read's
+// by enqueueing it.
+func (s *Server) audit(r *http.Request, rt route, rec *statusRecorder, held *bufferedWriter, err error) {
+	if held == nil {
+		s.auditor.Enqueue(s.auditEvent(r, rt, rec.statusOrOK(), err))
+		return
+	}
+	if held.status == 0 {
+		held.status = http.StatusOK
+	}
+	if rerr := s.auditor.Record(r.Context(), s.auditEvent(r, rt, held.status, err)); rerr != nil {
+		s.log.ErrorContext(r.Context(), "an audit record could not be stored; the request is answered 503", "request_id", requestID(r.Context()), "err", rerr)
+		held = &bufferedWriter{header: make(http.Header)}
+		s.writeError(held, r, rt.surface, errs.E(errs.Unavailable, "httpapi.audit",
+			"the request was carried out, but its audit record could not be stored: check the server before retrying", rerr))
+	}
+	held.flush(rec)
 }
 
 // statusRecorder remembers the status a handler wrote. Unwrap lets

@@ -39,6 +39,9 @@ const (
 	ActionIdentitiesAssign Action = access.IdentitiesAssign
 )
 
+// tokenPattern is the token endpoint's route; its requests are audited.
+const tokenPattern = "POST /{tenant}/oauth2/v2.0/token"
+
 // handlerFunc is the shape of every handler: it writes a response or returns an
 // error, which the route adapter hands to the error writer.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -80,7 +83,7 @@ func (s *Server) routes() []route {
 		// client itself, from the credentials in the request.
 		{pattern: "GET /{tenant}/v2.0/.well-known/openid-configuration", action: ActionPublic, handle: s.openIDConfiguration, surface: surfaceOAuth},
 		{pattern: "GET /{tenant}/discovery/v2.0/keys", action: ActionPublic, handle: s.jwks, surface: surfaceOAuth},
-		{pattern: "POST /{tenant}/oauth2/v2.0/token", action: ActionPublic, handle: s.token, surface: surfaceOAuth},
+		{pattern: tokenPattern, action: ActionPublic, handle: s.token, surface: surfaceOAuth},
 
 		// Principals: service principals, users and the caller (principals.go),
 		// managed identities at their own scope (identities.go).

@@ -42,6 +42,9 @@ type Options struct {
 	// plane: {vault}.vault.{VaultDomain}. Either empty turns the data plane off.
 	Vault       *vault.Service
 	VaultDomain string
+	// Audit receives an event for every authenticated request and every token
+	// request; nil records nothing.
+	Audit Auditor
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -62,6 +65,7 @@ type Server struct {
 	vaultDomain    string
 	mux            *http.ServeMux
 	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
+	auditor        Auditor
 }
 
 // New builds a Server and its routes.
@@ -79,6 +83,7 @@ func New(opts Options) *Server {
 		vault:          opts.Vault,
 		mux:            http.NewServeMux(),
 		vaultMux:       http.NewServeMux(),
+		auditor:        opts.Audit,
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)

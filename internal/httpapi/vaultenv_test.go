@@ -36,6 +36,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -68,6 +69,8 @@ type kvEnv struct {
 	vault  *vault.Service
 	admin  kvPrincipal
 	logs   *lockedBuffer // the server's log, at Debug
+	db     *sqlite.DB
+	trail  *audit.Writer
 }
 
 // kvPrincipal is a service principal with its secret.
@@ -119,13 +122,18 @@ func newKVEnv(t *testing.T, clk *fakeClock) *kvEnv {
 		t.Fatal(err)
 	}
 	runUntilCleanup(t, e.vault.Run)
+	e.db = db
+	if e.trail, err = audit.NewWriter(audit.Options{Store: db, Logger: log, MaxDelay: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCleanup(t, e.trail.Run)
 
 	srv := httpapi.New(httpapi.Options{
 		Logger: log, Registry: prometheus.NewRegistry(), Identity: e.ids, Access: e.access, Now: clk.Now,
 		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
 			return e.access.Authorize(ctx, c.ObjectID, string(action), scope)
 		},
-		Vault: e.vault, VaultDomain: "localhost",
+		Vault: e.vault, VaultDomain: "localhost", Audit: e.trail,
 	})
 	ca, leaf := newTestPKI(t)
 	e.ts = httptest.NewUnstartedServer(srv)

@@ -151,6 +151,22 @@ func (s *Service) enterVault(ctx context.Context, principalID, action, vaultName
 	return v, s.authorize(ctx, principalID, action, v, "")
 }
 
+// Scope returns the access scope of a secret of the vault named vaultName
+// (name "" for the vault itself), for audit records: from the cache at steady
+// state; "" when the vault or name is unknown or invalid.
+func (s *Service) Scope(ctx context.Context, vaultName, name string) string {
+	v, err := s.vault(ctx, vaultName)
+	if err != nil {
+		return ""
+	}
+	if name != "" {
+		if name, err = checkName("vault.Scope", name); err != nil {
+			return v.scope
+		}
+	}
+	return scopeOf(v, name)
+}
+
 // scopeOf returns the access scope of a secret in vault v.
 func scopeOf(v *vaultInfo, name string) string {
 	if name == "" {
