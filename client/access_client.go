@@ -210,3 +210,30 @@ func (c *Client) CheckAccess(ctx context.Context, assignee, action, scope string
 	err := c.do(ctx, http.MethodGet, withQuery(checkAccessPath, "assignee", assignee, "action", action, "scope", scope), nil, &out, http.StatusOK)
 	return out, err
 }
+
+// accountPath is the management path of an AI services account's record.
+func accountPath(hub, name string) string { return hubPath(hub) + "/accounts/" + seg(name) }
+
+// PutAccount creates the record of the AI services account
+// /hubs/{hub}/accounts/{name}, or returns it when it exists. (Keys, upstream
+// and the data plane of accounts come with their own API.)
+func (c *Client) PutAccount(ctx context.Context, hub, name string) (Resource, error) {
+	return c.putResource(ctx, accountPath(hub, name), name)
+}
+
+// Accounts lists the accounts of hub the caller may read, following all pages.
+func (c *Client) Accounts(ctx context.Context, hub string) ([]Resource, error) {
+	return listAll[Resource](ctx, c, hubPath(hub)+"/accounts")
+}
+
+// Account returns the record of an AI services account.
+func (c *Client) Account(ctx context.Context, hub, name string) (Resource, error) {
+	var out Resource
+	err := c.do(ctx, http.MethodGet, accountPath(hub, name), nil, &out, http.StatusOK)
+	return out, err
+}
+
+// DeleteAccount deletes an AI services account's record.
+func (c *Client) DeleteAccount(ctx context.Context, hub, name string) error {
+	return c.do(ctx, http.MethodDelete, accountPath(hub, name), nil, nil, http.StatusNoContent)
+}

@@ -136,3 +136,35 @@ func TestAccessEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountRecords: AI services accounts' records are created, listed,
+// shown and deleted like the other resources, their names unique in the
+// tenant.
+func TestAccountRecords(t *testing.T) {
+	e := newKVEnv(t, newFakeClock())
+	ctx := context.Background()
+	admin := e.managementClient(e.admin)
+	if _, err := admin.PutAccount(ctx, "default", "aoai"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PutHub(ctx, "second"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := admin.PutAccount(ctx, "second", "aoai")
+	wantStatus(t, "a second account named aoai in another hub", err, http.StatusConflict)
+	list, err := admin.Accounts(ctx, "default")
+	if err != nil || len(list) != 1 || list[0].ID != "/hubs/default/accounts/aoai" || list[0].Kind != "Account" {
+		t.Errorf("Accounts(default) = %+v, %v", list, err)
+	}
+	if a, err := admin.Account(ctx, "default", "aoai"); err != nil || a.Name != "aoai" {
+		t.Errorf("Account = %+v, %v", a, err)
+	}
+	stranger := e.managementClient(e.principal("stranger"))
+	_, err = stranger.Account(ctx, "default", "aoai")
+	wantStatus(t, "a stranger reading the account", err, http.StatusForbidden)
+	if err := admin.DeleteAccount(ctx, "default", "aoai"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.Account(ctx, "default", "aoai")
+	wantStatus(t, "the deleted account", err, http.StatusNotFound)
+}

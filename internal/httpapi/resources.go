@@ -20,6 +20,9 @@ func projectScope(r *http.Request) string {
 func vaultScope(r *http.Request) string {
 	return access.VaultScope(r.PathValue("hub"), r.PathValue("vault"))
 }
+func accountScope(r *http.Request) string {
+	return access.AccountScope(r.PathValue("hub"), r.PathValue("account"))
+}
 
 // vaultByNameScope resolves /api/v1/vaults/{vault} to the vault's scope. An
 // unknown vault resolves to the tenant, so that only a caller allowed there
