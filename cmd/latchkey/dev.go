@@ -72,7 +72,7 @@ Dev mode keeps its master key and CA key on disk beside the data: never use it f
 			}
 		}
 		return runServer(cmd.Context(), c, e, func(ctx context.Context, addr net.Addr, a *app) error {
-			return announceDev(ctx, e, dir, caPath, addr, a)
+			return announceDev(ctx, e, dir, caPath, c.VaultDomain, addr, a)
 		})
 	})
 	return cmd
@@ -80,7 +80,7 @@ Dev mode keeps its master key and CA key on disk beside the data: never use it f
 
 // announceDev makes sure the dev admin exists, writes dev.json and tells the
 // person at the terminal where things are.
-func announceDev(ctx context.Context, e *env, dir, caPath string, addr net.Addr, a *app) error {
+func announceDev(ctx context.Context, e *env, dir, caPath, vaultDomain string, addr net.Addr, a *app) error {
 	base := "https://" + dialable(addr)
 	info := devmode.Info{URL: base, CACert: caPath, TenantID: a.inst.TenantID, AuthorityHost: base + "/"}
 	var known identity.Secret
@@ -95,7 +95,9 @@ func announceDev(ctx context.Context, e *env, dir, caPath string, addr net.Addr,
 		return err
 	}
 	info.Admin = &devmode.Admin{ClientID: admin.AppID, ClientSecret: secret.Reveal()}
-	info.VaultURL = vaultURL("localhost", addr)("default")
+	if vaultDomain != "" {
+		info.VaultURL = vaultURL(vaultDomain, addr)("default")
+	}
 	path, err := devmode.WriteInfo(dir, info)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func (s *Service) CreateResource(ctx context.Context, callerID, scope string) (s
 		return r, store.Error(o, noun(kind)+" "+scope, err)
 	}
 	s.audit(ctx, Event{Operation: strings.ToLower(string(kind)) + ".create", CallerID: callerID, Scope: scope, Result: "allowed"})
-	return r, nil
+	return r, s.sync(ctx)
 }
 
 // Resource returns the resource at scope.
@@ -98,7 +98,7 @@ func (s *Service) DeleteResource(ctx context.Context, callerID, scope string) er
 		return err
 	}
 	s.audit(ctx, Event{Operation: strings.ToLower(string(KindOf(scope))) + ".delete", CallerID: callerID, Scope: scope, Result: "allowed"})
-	return nil
+	return s.sync(ctx)
 }
 
 func (s *Service) dropAssignmentsUnder(ctx context.Context, scope string) error {

@@ -70,6 +70,10 @@ func (s *Service) Backup(ctx context.Context, principalID, vaultName, name strin
 		if err != nil {
 			return "", errs.E(errs.Unavailable, o, "", err)
 		}
+		if len(doc.Versions)+len(vs) > maxBackupVersions {
+			return "", kvError(errs.Invalid, o, "BadParameter", "", fmt.Sprintf(
+				"secret %s has more than %d versions, more than one backup holds: copy its current value into a new secret instead", name, maxBackupVersions))
+		}
 		for _, sv := range vs {
 			plain, err := s.keys.Open(sv.Value, s.binding(v.name, name, sv.Version))
 			if err != nil {
@@ -142,7 +146,11 @@ func (s *Service) Restore(ctx context.Context, principalID, vaultName, blob stri
 	s.written(ctx, v.name, name)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return Bundle{}, kvError(errs.Conflict, o, "Conflict", "", fmt.Sprintf("a secret named %s already exists in this vault (perhaps deleted): delete and purge it first", name))
+		if old, serr := s.store.Secret(ctx, v.name, name); serr == nil && !old.Deleted.IsZero() {
+			return Bundle{}, kvError(errs.Conflict, o, "Conflict", "ObjectIsDeletedButRecoverable",
+				fmt.Sprintf("secret %s is deleted but recoverable: recover it, or purge it before restoring", name))
+		}
+		return Bundle{}, kvError(errs.Conflict, o, "Conflict", "", fmt.Sprintf("a secret named %s already exists in this vault: delete and purge it first", name))
 	case err != nil:
 		return Bundle{}, errs.E(errs.Unavailable, o, "", err)
 	}
