@@ -160,16 +160,25 @@ func dialable(addr net.Addr) string {
 // seedDev makes the dev admin Owner and Key Vault Administrator at the tenant,
 // and creates hub, project and vault "default", unless they exist.
 func seedDev(ctx context.Context, a *app, adminID string) error {
-	for _, role := range []string{access.OwnerID, access.KeyVaultAdministratorID} {
-		if err := a.access.Bootstrap(ctx, adminID, role, "/"); err != nil {
-			return err
-		}
+	if err := grantAdmin(ctx, a.access, adminID); err != nil {
+		return err
 	}
 	for _, scope := range []string{access.HubScope("default"), access.ProjectScope("default", "default"), access.VaultScope("default", "default")} {
 		if _, err := a.access.Resource(ctx, scope); err == nil {
 			continue
 		}
 		if _, err := a.access.CreateResource(ctx, adminID, scope); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// grantAdmin makes the bootstrap administrator Owner and Key Vault
+// Administrator at the tenant (keeping assignments it has already).
+func grantAdmin(ctx context.Context, acc *access.Service, adminID string) error {
+	for _, role := range []string{access.OwnerID, access.KeyVaultAdministratorID} {
+		if err := acc.Bootstrap(ctx, adminID, role, "/"); err != nil {
 			return err
 		}
 	}

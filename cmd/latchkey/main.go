@@ -95,7 +95,7 @@ Start a development server with:  latchkey dev`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.AddCommand(newRunCommand(e), newAgentCommand(e), newServeCommand(e), newDevCommand(e), newMigrateCommand(e),
+	root.AddCommand(newAdminCommand(e), newRunCommand(e), newAgentCommand(e), newServeCommand(e), newDevCommand(e), newMigrateCommand(e),
 		newLoginCommand(e), newLogoutCommand(e), newSPCommand(e), newIdentityCommand(e), newUserCommand(e),
 		newRoleCommand(e), newHubCommand(e), newProjectCommand(e), withKeyVaultData(e, newKeyVaultCommand(e)))
 	return root
