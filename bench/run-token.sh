@@ -8,103 +8,25 @@
 #   DURATION=5 CONNECTIONS="8 32" bench/run-token.sh
 #
 # Everything listens on 127.0.0.1 only, every step has a time limit, and the
-# servers it starts are stopped on exit.
+# servers it starts are stopped on exit. The shared steps are in bench/lib.sh.
 set -euo pipefail
 
-DURATION=${DURATION:-10} # seconds measured per run
-WARMUP=${WARMUP:-1}      # seconds of unmeasured requests before each run
-CONNECTIONS=${CONNECTIONS:-16 64}
-LATCHKEY_PORT=${LATCHKEY_PORT:-18443}
-TRIVIAL_PORT=${TRIVIAL_PORT:-18444}
 SIZE=${SIZE:-850} # bytes in the trivial server's answer: a token response is about 850
 
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source bench/lib.sh
 
-echo "== build"
-timeout 300 go build -o "$work/bin/latchkey" ./cmd/latchkey
-timeout 300 go build -o "$work/bin/lkload" ./bench/lkload
-timeout 300 go build -o "$work/bin/trivialserver" ./bench/trivialserver
-
-data="$work/data"
-mkdir -m 0700 "$data"
-echo "== start latchkey dev on 127.0.0.1:$LATCHKEY_PORT (token throttling off)"
-"$work/bin/latchkey" dev --data "$data" --addr "127.0.0.1:$LATCHKEY_PORT" \
-	--token-rate-per-client off --token-rate-per-address off --log-level warn \
-	>"$work/latchkey.out" 2>"$work/latchkey.err" &
-pids+=($!)
-for _ in $(seq 600); do # up to 60 s
-	[[ -s "$data/dev.json" ]] && break
-	if ! kill -0 "${pids[0]}" 2>/dev/null; then
-		echo "latchkey dev exited:" >&2
-		cat "$work/latchkey.err" >&2
-		exit 1
+# load_args sets args to lkload's arguments for mode $1.
+load_args() {
+	if [[ $1 == token ]]; then
+		args=(token --data "$data")
+	else
+		args=(baseline --url "https://127.0.0.1:$TRIVIAL_PORT/" --ca "$data/ca.pem")
 	fi
-	sleep 0.1
-done
-[[ -s "$data/dev.json" ]] || { echo "no dev.json after 60 s" >&2; cat "$work/latchkey.err" >&2; exit 1; }
+}
 
-echo "== start trivialserver on 127.0.0.1:$TRIVIAL_PORT"
-"$work/bin/trivialserver" --data "$data" --addr "127.0.0.1:$TRIVIAL_PORT" --size "$SIZE" 2>"$work/trivial.err" &
-pids+=($!)
-for _ in $(seq 100); do # up to 10 s
-	curl -fsS --max-time 1 --cacert "$data/ca.pem" -d x "https://127.0.0.1:$TRIVIAL_PORT/" >/dev/null 2>&1 && break
-	sleep 0.1
-done
-
-echo "== $(date -u +%FT%TZ), $(nproc) cores, $(go version | cut -d' ' -f3-), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# Each pair runs back to back, so that both servers see the same machine.
-limit=$((DURATION + WARMUP + 30))
-hz=$(getconf CLK_TCK)
-# cpu_seconds prints the user+system CPU time a process has used so far.
-cpu_seconds() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
-declare -A result cores
-for c in $CONNECTIONS; do
-	for mode in token baseline; do
-		if [[ $mode == token ]]; then
-			pid=${pids[0]} args=(token --data "$data")
-		else
-			pid=${pids[1]} args=(baseline --url "https://127.0.0.1:$TRIVIAL_PORT/" --ca "$data/ca.pem")
-		fi
-		cpu0=$(cpu_seconds "$pid") t0=$(date +%s.%N)
-		if ! out=$(timeout "$limit" "$work/bin/lkload" "${args[@]}" --connections "$c" --duration "${DURATION}s" --warmup "${WARMUP}s"); then
-			echo "$out"
-			echo "lkload $mode at $c connections failed; no summary" >&2
-			exit 1
-		fi
-		cpu1=$(cpu_seconds "$pid") t1=$(date +%s.%N)
-		echo "$out"
-		result[$mode,$c]=$(grep '^result:' <<<"$out")
-		# Cores the server kept busy, averaged over the run (warm-up included).
-		cores[$mode,$c]=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.2f", (b - a) / (e - s) }')
-	done
-done
-echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-div() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { printf f, (b > 0 ? a / b : 0) }'; }
-echo
-echo "rps: good answers per second; cores: CPU the server process used (of $(nproc)); per core: rps / cores"
-printf '%-5s | %-32s | %-32s | %s\n' "" "latchkey token" "trivial server" "latchkey / trivial"
-printf '%-5s | %6s %6s %6s %5s %5s | %6s %6s %6s %5s %5s | %5s %8s\n' conns rps "p50ms" "p99ms" cores "/core" rps "p50ms" "p99ms" cores "/core" rps "per core"
-for c in $CONNECTIONS; do
-	t=${result[token,$c]} b=${result[baseline,$c]}
-	tr=$(field "$t" rps) br=$(field "$b" rps)
-	tc=$(div "$tr" "${cores[token,$c]}" %.0f) bc=$(div "$br" "${cores[baseline,$c]}" %.0f)
-	printf '%-5s | %6s %6s %6s %5s %5s | %6s %6s %6s %5s %5s | %5s %8s\n' "$c" \
-		"$tr" "$(field "$t" p50_ms)" "$(field "$t" p99_ms)" "${cores[token,$c]}" "$tc" \
-		"$br" "$(field "$b" p50_ms)" "$(field "$b" p99_ms)" "${cores[baseline,$c]}" "$bc" \
-		"$(div "$tr" "$br" %.2f)" "$(div "$tc" "$bc" %.2f)"
-done
+build_all
+start_latchkey
+start_trivial "$SIZE" -d x # the token endpoint is a POST
+measure token
+summary token "latchkey token" "trivial server"

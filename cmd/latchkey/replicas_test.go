@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,10 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/latchkey/latchkey/internal/devmode"
+	"github.com/latchkey/latchkey/internal/store/postgres/pgtest"
 )
 
 // TestReplicasShareOnePostgres runs two latchkey processes on one PostgreSQL
@@ -35,7 +32,7 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 	if dsn == "" {
 		t.Skip("LATCHKEY_TEST_POSTGRES not set; PostgreSQL replicas test skipped")
 	}
-	dsn = replicaSchema(t, dsn)
+	dsn = pgtest.FreshSchema(t, dsn)
 	data := filepath.Join(t.TempDir(), "data")
 	devProc := startCLI(t, nil, "dev", "--database", dsn, "--data", data, "--addr", "127.0.0.1:0")
 	stopOnCleanup(t, devProc)
@@ -257,38 +254,4 @@ func stopOnCleanup(t *testing.T, c *cli) {
 			t.Errorf("latchkey %v still running 15s after SIGTERM", c.cmd.Args[1:])
 		}
 	})
-}
-
-// replicaSchema creates an empty schema, drops it when the test ends, and
-// returns dsn with search_path set to it.
-func replicaSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := stdlib.OpenDB(*cfg)
-	schema := "lk_" + strings.ToLower(rand.Text())
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context is already cancelled when cleanups run.
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

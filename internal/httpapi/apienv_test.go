@@ -1,7 +1,6 @@
-package httpapi
+package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
@@ -15,83 +14,51 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/errs"
+	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
-	"github.com/latchkey/latchkey/internal/seal"
-	"github.com/latchkey/latchkey/internal/store/sqlite"
 )
 
 // This file is the harness of the management API tests: a real server over
 // SQLite, the real client, and helpers to make certificates and key sets.
 
-// apiEnv is a real server: identity over SQLite behind the real router and
-// TLS, an Authorizer that allows only the bootstrap admin, and the real client
+// apiEnv is env with an Authorizer that allows only the bootstrap admin and
+// records what it was asked, the server's log kept, and the real client
 // signed in as that admin.
 type apiEnv struct {
-	ts        *httptest.Server
-	ids       *identity.Service
-	tenant    string
+	*env
 	tokenURL  string
 	adminID   string
 	adminApp  *client.ClientCredentials
 	admin     *client.Client
-	logs      *syncBuffer
 	mu        sync.Mutex // guards decisions
 	decisions []string   // "action scope", as the Authorizer saw them
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "latchkey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	key, err := seal.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := seal.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &apiEnv{tenant: uuid.NewString(), logs: &syncBuffer{}}
-	e.ids, err = identity.New(ctx, identity.Options{Store: db, Keys: keys, TenantID: e.tenant})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, secret, _, err := e.ids.BootstrapAdmin(ctx, db, identity.Secret{})
+	e := &apiEnv{}
+	e.env = newEnv(t, envOptions{authorize: e.authorize, logs: true})
+	admin, secret, _, err := e.ids.BootstrapAdmin(t.Context(), e.db, identity.Secret{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.adminID = admin.ID
-	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.ts = httptest.NewTLSServer(newTestServer(t, Options{Logger: logger, Identity: e.ids, Authorize: e.authorize}))
-	t.Cleanup(e.ts.Close)
 	e.tokenURL = client.TokenURL(e.ts.URL, e.tenant)
 	e.adminApp = e.credentials(admin.AppID, secret.Reveal())
 	e.admin = client.New(e.ts.URL, e.ts.Client(), e.adminApp)
 	return e
 }
 
-func (e *apiEnv) authorize(_ context.Context, c *identity.Claims, action Action, scope string) error {
+func (e *apiEnv) authorize(_ context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
 	e.mu.Lock()
 	e.decisions = append(e.decisions, string(action)+" "+scope)
 	e.mu.Unlock()
@@ -102,7 +69,7 @@ func (e *apiEnv) authorize(_ context.Context, c *identity.Claims, action Action,
 }
 
 // decided reports whether the Authorizer was asked about action on scope.
-func (e *apiEnv) decided(action Action, scope string) bool {
+func (e *apiEnv) decided(action httpapi.Action, scope string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, d := range e.decisions {
@@ -158,29 +125,6 @@ func wantAPIError(t *testing.T, what string, err error, status int) *client.Erro
 	}
 	return ae
 }
-
-// syncBuffer collects logs from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// staticToken is a TokenSource that always gives the same token.
-type staticToken string
-
-func (s staticToken) Token(context.Context) (string, error) { return string(s), nil }
 
 func decodeJSON[T any](t *testing.T, body []byte) T {
 	t.Helper()

@@ -1,103 +1,31 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
-	"github.com/latchkey/latchkey/internal/install"
-	"github.com/latchkey/latchkey/internal/seal"
-	"github.com/latchkey/latchkey/internal/store/sqlite"
 )
 
-// fakeClock is a clock tests move by hand. It is safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-// newFakeClock starts at the real time, truncated to the second, so that the
-// SDKs and go-oidc, which read the wall clock, agree with the server.
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// harness is a real Latchkey HTTPS server: SQLite in a temporary folder, a
-// sealed keyring, the identity service and the full router behind
-// httptest.NewTLSServer.
-type harness struct {
-	ts       *httptest.Server
-	identity *identity.Service
-	clock    *fakeClock
-	tenant   string
-}
+// harness is the server of the identity tests: env with a fake clock, and
+// helpers for the token endpoint and go-oidc.
+type harness struct{ *env }
 
 // newHarness starts a server; edit adjusts the identity options (throttle,
 // lifetimes, JWKS fetcher) before the service is built.
 func newHarness(t testing.TB, edit func(*identity.Options)) *harness {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir()+"/latchkey.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	key, err := seal.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := seal.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := install.Init(ctx, db, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := newFakeClock()
-	log := slog.New(slog.DiscardHandler)
-	opts := identity.Options{Store: db, Keys: keys, TenantID: inst.TenantID, Now: clk.Now, Logger: log}
-	if edit != nil {
-		edit(&opts)
-	}
-	svc, err := identity.New(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httpapi.New(httpapi.Options{Logger: log, Registry: prometheus.NewRegistry(), Identity: svc, Now: clk.Now})
-	ts := httptest.NewTLSServer(srv)
-	t.Cleanup(ts.Close)
-	return &harness{ts: ts, identity: svc, clock: clk, tenant: inst.TenantID}
+	return &harness{newEnv(t, envOptions{clock: newFakeClock(), editIdentity: edit})}
 }
 
 // clientOptions points an Azure SDK client at the harness: its authority
@@ -121,7 +49,7 @@ func (h *harness) tokenURL() string { return h.ts.URL + "/" + h.tenant + "/oauth
 // the published JWKS), and returns the service's claims.
 func (h *harness) checkToken(t *testing.T, token, audience string) *identity.Claims {
 	t.Helper()
-	claims, err := h.identity.Verify(t.Context(), token, audience)
+	claims, err := h.ids.Verify(t.Context(), token, audience)
 	if err != nil {
 		t.Fatalf("identity.Verify = %v", err)
 	}
@@ -215,10 +143,8 @@ func secretForm(clientID, secret string) url.Values {
 // BenchmarkTokenEndpointHTTPS measures client_credentials token requests over
 // TLS with keep-alive connections, from every core at once.
 func BenchmarkTokenEndpointHTTPS(b *testing.B) {
-	h := newHarness(b, func(o *identity.Options) {
-		o.Throttle = identity.ThrottleOptions{PerClient: -1, PerAddress: -1}
-	})
-	sp, err := h.identity.CreateServicePrincipal(b.Context(), "bench-https", 0)
+	h := newHarness(b, unthrottled)
+	sp, err := h.ids.CreateServicePrincipal(b.Context(), "bench-https", 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/httpapi"
 )
 
 func TestIdentityLifecycle(t *testing.T) {
@@ -40,7 +41,7 @@ func TestIdentityLifecycle(t *testing.T) {
 	if err != nil || got != mi {
 		t.Errorf("Identity = %+v, %v; want %+v", got, err, mi)
 	}
-	if !e.decided(ActionIdentitiesRead, "/identities/trainer") {
+	if !e.decided(httpapi.ActionIdentitiesRead, "/identities/trainer") {
 		t.Error("reading an identity was not decided on its own scope /identities/trainer")
 	}
 	// Its client id is not a service principal's.
@@ -75,7 +76,7 @@ func checkIdentityCredentials(t *testing.T, e *apiEnv, name string) {
 	if err := e.admin.DeleteIdentityCredential(ctx, name, fed.ID); err != nil {
 		t.Fatal(err)
 	}
-	if !e.decided(ActionIdentityFederatedCredentialsWrite, "/identities/"+name) {
+	if !e.decided(httpapi.ActionIdentityFederatedCredentialsWrite, "/identities/"+name) {
 		t.Error("federated credential writes were not decided on /identities/" + name)
 	}
 }
@@ -102,7 +103,7 @@ func TestIdentityToken(t *testing.T) {
 	if claims.Audience != resource || claims.ObjectID != mi.ID || claims.ManagedIdentity != "/identities/runner" || claims.AppID != mi.ClientID || claims.TenantID != e.tenant {
 		t.Errorf("claims = %+v, want aud %s, oid %s, xms_mirid /identities/runner", claims, resource, mi.ID)
 	}
-	if !e.decided(ActionIdentitiesAssign, "/identities/runner") {
+	if !e.decided(httpapi.ActionIdentitiesAssign, "/identities/runner") {
 		t.Error("the token was not decided as assign/action on /identities/runner")
 	}
 	for _, bad := range []string{"", "https://vault.azure.net/.default", "vault.azure.net", "/relative", "https://a b"} {

@@ -89,7 +89,7 @@ func (h *harness) ourKID(t *testing.T) string {
 // signed by our keys are refused by the service and by go-oidc alike.
 func TestBadTokensRefused(t *testing.T) {
 	h := newHarness(t, nil)
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "bad-tokens", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "bad-tokens", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestBadTokensRefused(t *testing.T) {
 		audience string
 		after    time.Duration
 	}{
-		{"expired", good, vaultAudience, h.identity.TokenLifetime() + time.Second},
+		{"expired", good, vaultAudience, h.ids.TokenLifetime() + time.Second},
 		{"another audience", good, "https://management.latchkey", 0},
 		{"another issuer's key under our kid", signJWT(t, jose.ES256, foreign, kid, c), vaultAudience, 0},
 		{"another issuer's key under an unknown kid", signJWT(t, jose.ES256, foreign, "unknown-kid", c), vaultAudience, 0},
@@ -127,7 +127,7 @@ func TestBadTokensRefused(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h.clock.Advance(start.Add(tc.after).Sub(h.clock.Now()))
-			if _, err := h.identity.Verify(t.Context(), tc.token, tc.audience); err == nil {
+			if _, err := h.ids.Verify(t.Context(), tc.token, tc.audience); err == nil {
 				t.Error("identity.Verify accepted the token")
 			}
 			v := provider.Verifier(&oidc.Config{ClientID: tc.audience, Now: h.clock.Now})
@@ -159,19 +159,19 @@ func normalise(t *testing.T, a tokenAnswer) string {
 // tell which client ids exist.
 func TestTokenEndpointNoClientOracle(t *testing.T) {
 	h := newHarness(t, nil)
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "oracle", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "oracle", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	disabled, err := h.identity.CreateServicePrincipal(t.Context(), "oracle-disabled", 0)
+	disabled, err := h.ids.CreateServicePrincipal(t.Context(), "oracle-disabled", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.identity.SetEnabled(t.Context(), disabled.Principal.ID, false); err != nil {
+	if _, err := h.ids.SetEnabled(t.Context(), disabled.Principal.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	_, certKey, certPEM := selfSignedCert(t, h.clock.Now())
-	if _, err := h.identity.AddCertificate(t.Context(), sp.Principal.AppID, "c", certPEM); err != nil {
+	if _, err := h.ids.AddCertificate(t.Context(), sp.Principal.AppID, "c", certPEM); err != nil {
 		t.Fatal(err)
 	}
 	_, strangerKey, _ := selfSignedCert(t, h.clock.Now())
@@ -237,7 +237,7 @@ func TestTokenEndpointThrottled(t *testing.T) {
 	h := newHarness(t, func(o *identity.Options) {
 		o.Throttle = identity.ThrottleOptions{PerClient: 1, ClientBurst: 2}
 	})
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "throttled", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "throttled", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestTokenEndpointThrottled(t *testing.T) {
 		t.Errorf("Retry-After = %q, want 1", ra)
 	}
 	// The bucket is per client: another client is served.
-	other, err := h.identity.CreateServicePrincipal(t.Context(), "not-throttled", 0)
+	other, err := h.ids.CreateServicePrincipal(t.Context(), "not-throttled", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,12 +274,12 @@ func TestTokenEndpointThrottled(t *testing.T) {
 // until their exp.
 func TestTokenEndpointSecretReset(t *testing.T) {
 	h := newHarness(t, nil)
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "reset", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "reset", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := h.postToken(t, nil, secretForm(sp.Principal.AppID, sp.Secret.Reveal())).accessToken(t)
-	reset, err := h.identity.ResetSecret(t.Context(), sp.Principal.AppID, 0)
+	reset, err := h.ids.ResetSecret(t.Context(), sp.Principal.AppID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,10 +289,10 @@ func TestTokenEndpointSecretReset(t *testing.T) {
 	}
 	after := h.postToken(t, nil, secretForm(sp.Principal.AppID, reset.Secret.Reveal())).accessToken(t)
 	h.checkToken(t, after, vaultAudience)
-	h.clock.Advance(h.identity.TokenLifetime() - time.Second)
+	h.clock.Advance(h.ids.TokenLifetime() - time.Second)
 	h.checkToken(t, before, vaultAudience) // still valid one second before exp
 	h.clock.Advance(time.Second)
-	if _, err := h.identity.Verify(t.Context(), before, vaultAudience); err == nil {
+	if _, err := h.ids.Verify(t.Context(), before, vaultAudience); err == nil {
 		t.Error("a token from the old secret verified at its exp")
 	}
 }
@@ -304,16 +304,16 @@ func TestTokenEndpointRevokedPrincipal(t *testing.T) {
 		name   string
 		revoke func(h *harness, id string) error
 	}{
-		{"DeletePrincipal", func(h *harness, id string) error { return h.identity.DeletePrincipal(t.Context(), id) }},
+		{"DeletePrincipal", func(h *harness, id string) error { return h.ids.DeletePrincipal(t.Context(), id) }},
 		{"SetEnabled false", func(h *harness, id string) error {
-			_, err := h.identity.SetEnabled(t.Context(), id, false)
+			_, err := h.ids.SetEnabled(t.Context(), id, false)
 			return err
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			sp, err := h.identity.CreateServicePrincipal(t.Context(), "revoked", 0)
+			sp, err := h.ids.CreateServicePrincipal(t.Context(), "revoked", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -323,7 +323,7 @@ func TestTokenEndpointRevokedPrincipal(t *testing.T) {
 			if err := tc.revoke(h, sp.Principal.ID); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := h.identity.Verify(t.Context(), tok, vaultAudience); err == nil {
+			if _, err := h.ids.Verify(t.Context(), tok, vaultAudience); err == nil {
 				t.Error("Verify accepted the token of a revoked principal")
 			}
 			if ans := h.postToken(t, nil, form); ans.status != http.StatusUnauthorized {
@@ -337,12 +337,12 @@ func TestTokenEndpointRevokedPrincipal(t *testing.T) {
 // accepted once.
 func TestTokenEndpointAssertionReplay(t *testing.T) {
 	h := newHarness(t, nil)
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "replay", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "replay", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, key, certPEM := selfSignedCert(t, h.clock.Now())
-	if _, err := h.identity.AddCertificate(t.Context(), sp.Principal.AppID, "c", certPEM); err != nil {
+	if _, err := h.ids.AddCertificate(t.Context(), sp.Principal.AppID, "c", certPEM); err != nil {
 		t.Fatal(err)
 	}
 	now := h.clock.Now()
@@ -370,7 +370,7 @@ func TestTokenEndpointAssertionReplay(t *testing.T) {
 // with the right status, and never a token.
 func TestTokenEndpointBadRequests(t *testing.T) {
 	h := newHarness(t, nil)
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "bad-requests", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "bad-requests", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func getToken(t *testing.T, cred azcore.TokenCredential) (azcore.AccessToken, er
 // verifiers accept, with the claims of an app that used a secret.
 func TestSDKClientSecretCredential(t *testing.T) {
 	h := newHarness(t, nil)
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "sdk-secret", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "sdk-secret", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestSDKClientSecretCredential(t *testing.T) {
 		c.ObjectID != sp.Principal.ID || c.TenantID != h.tenant || c.AuthMethod != "1" || c.Version != "2.0" {
 		t.Errorf("claims = %+v", c)
 	}
-	if want := h.clock.Now().Add(h.identity.TokenLifetime()); tok.ExpiresOn.Sub(want).Abs() > time.Minute {
+	if want := h.clock.Now().Add(h.ids.TokenLifetime()); tok.ExpiresOn.Sub(want).Abs() > time.Minute {
 		t.Errorf("ExpiresOn = %v, want about %v", tok.ExpiresOn, want)
 	}
 	// A wrong secret is an authentication failure the SDK reports as such.
@@ -111,12 +111,12 @@ func selfSignedCert(t *testing.T, now time.Time) (*x509.Certificate, *rsa.Privat
 // service accepts for a certificate registered as PEM.
 func TestSDKClientCertificateCredential(t *testing.T) {
 	h := newHarness(t, nil)
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "sdk-cert", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "sdk-cert", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cert, key, certPEM := selfSignedCert(t, h.clock.Now())
-	if _, err := h.identity.AddCertificate(t.Context(), sp.Principal.AppID, "sdk", certPEM); err != nil {
+	if _, err := h.ids.AddCertificate(t.Context(), sp.Principal.AppID, "sdk", certPEM); err != nil {
 		t.Fatal(err)
 	}
 	for _, chain := range []bool{false, true} {
@@ -251,7 +251,7 @@ func TestSDKWorkloadIdentityCredential(t *testing.T) {
 					o.JWKS = httpapi.JWKSFetcher{Client: iss.ts.Client()}
 				}
 			})
-			sp, err := h.identity.CreateServicePrincipal(t.Context(), "workload", 0)
+			sp, err := h.ids.CreateServicePrincipal(t.Context(), "workload", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +261,7 @@ func TestSDKWorkloadIdentityCredential(t *testing.T) {
 			} else {
 				fc.JWKSURI = iss.jwksURL()
 			}
-			if _, err := h.identity.AddFederatedCredential(t.Context(), sp.Principal.AppID, fc); err != nil {
+			if _, err := h.ids.AddFederatedCredential(t.Context(), sp.Principal.AppID, fc); err != nil {
 				t.Fatal(err)
 			}
 			cred := h.workloadCredential(t, sp.Principal.AppID, iss.serviceAccountToken(t, h.clock.Now(), nil))
@@ -290,11 +290,11 @@ func TestSDKWorkloadIdentityCredential(t *testing.T) {
 func TestSDKWorkloadIdentityRefused(t *testing.T) {
 	iss := newOIDCIssuer(t)
 	h := newHarness(t, func(o *identity.Options) { o.JWKS = httpapi.JWKSFetcher{Client: iss.ts.Client()} })
-	sp, err := h.identity.CreateServicePrincipal(t.Context(), "workload", 0)
+	sp, err := h.ids.CreateServicePrincipal(t.Context(), "workload", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.identity.AddFederatedCredential(t.Context(), sp.Principal.AppID, identity.FederatedCredential{
+	if _, err := h.ids.AddFederatedCredential(t.Context(), sp.Principal.AppID, identity.FederatedCredential{
 		Name: "team-a", Issuer: iss.ts.URL, Subject: "system:serviceaccount:team-a:*", JWKSURI: iss.jwksURL(),
 	}); err != nil {
 		t.Fatal(err)
@@ -358,7 +358,7 @@ func checkRefused(t *testing.T, err error, want string) {
 // CLI does) and gets a user token.
 func TestPasswordGrant(t *testing.T) {
 	h := newHarness(t, nil)
-	user, err := h.identity.CreateUser(t.Context(), "alice@example.test", identity.NewSecret("correct horse battery staple"))
+	user, err := h.ids.CreateUser(t.Context(), "alice@example.test", identity.NewSecret("correct horse battery staple"))
 	if err != nil {
 		t.Fatal(err)
 	}

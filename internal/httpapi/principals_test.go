@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 )
 
@@ -115,7 +116,7 @@ func TestServicePrincipalPaging(t *testing.T) {
 	}
 	for _, q := range []string{"maxresults=0", "maxresults=1001", "maxresults=two"} {
 		code, body := e.raw(t, http.MethodGet, "/api/v1/servicePrincipals?"+q, "")
-		if d := decodeError(t, body); code != http.StatusBadRequest || d.Target != "maxresults" {
+		if d := decodeJSON[client.ErrorBody](t, body).Error; code != http.StatusBadRequest || d.Target != "maxresults" {
 			t.Errorf("GET ?%s = %d %+v, want 400 with target maxresults", q, code, d)
 		}
 	}
@@ -143,7 +144,7 @@ func TestBodiesAreChecked(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := e.raw(t, http.MethodPost, tc.path, tc.body)
-			d := decodeError(t, body)
+			d := decodeJSON[client.ErrorBody](t, body).Error
 			if code != http.StatusBadRequest || d.Code != "BadRequest" || d.Target != tc.wantTarget || !strings.Contains(d.Message, tc.wantInMessage) {
 				t.Errorf("POST %s %s = %d %+v, want 400 with target %q and a message with %q", tc.path, tc.body, code, d, tc.wantTarget, tc.wantInMessage)
 			}
@@ -153,7 +154,7 @@ func TestBodiesAreChecked(t *testing.T) {
 		})
 	}
 	big := `{"displayName":"` + strings.Repeat("x", 2<<20) + `"}`
-	if code, body := e.raw(t, http.MethodPost, "/api/v1/servicePrincipals", big); code != http.StatusBadRequest || !strings.Contains(decodeError(t, body).Message, "1 MiB") {
+	if code, body := e.raw(t, http.MethodPost, "/api/v1/servicePrincipals", big); code != http.StatusBadRequest || !strings.Contains(decodeJSON[client.ErrorBody](t, body).Error.Message, "1 MiB") {
 		t.Errorf("2 MiB body = %d %s, want 400 saying 1 MiB", code, body)
 	}
 }
@@ -236,10 +237,10 @@ func TestAuthentication(t *testing.T) {
 	if me, err := other.Me(ctx); err != nil || me.AppID != sp.AppID {
 		t.Errorf("Me needs only authentication: %+v, %v", me, err)
 	}
-	if e.decided(ActionAuthenticated, "/") {
+	if e.decided(httpapi.ActionAuthenticated, "/") {
 		t.Error("the Authorizer was asked about /api/v1/me")
 	}
-	if !e.decided(ActionServicePrincipalsRead, "/") {
+	if !e.decided(httpapi.ActionServicePrincipalsRead, "/") {
 		t.Error("the Authorizer was not asked about servicePrincipals/read on /")
 	}
 }

@@ -3,21 +3,11 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,44 +23,22 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/latchkey/latchkey/internal/access"
-	"github.com/latchkey/latchkey/internal/audit"
-	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
-	"github.com/latchkey/latchkey/internal/install"
-	"github.com/latchkey/latchkey/internal/seal"
-	"github.com/latchkey/latchkey/internal/store/sqlite"
-	"github.com/latchkey/latchkey/internal/vault"
 )
 
-// This file is the harness of the Key Vault data-plane tests: the real
-// identity, access and vault services over SQLite behind the real router, on
-// TLS with a certificate of our own CA for *.vault.localhost, so that vaults
-// are reached as https://{vault}.vault.localhost:PORT exactly as the Azure SDK
-// requires (host-based vaults, challenge resource verification on). The
-// sandbox has no DNS for *.vault.localhost: clients dial every host at the
-// server's 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
+// This file is the harness of the Key Vault data-plane tests: env with the
+// vault services on TLS with a certificate of our own CA for
+// *.vault.localhost, so that vaults are reached as
+// https://{vault}.vault.localhost:PORT exactly as the Azure SDK requires
+// (host-based vaults, challenge resource verification on).
 
 // kvEnv is one installation serving the Key Vault data plane, with the hub
 // "default" and the vaults "default" and "other", and an administrator who
 // holds Owner and Key Vault Administrator at "/".
 type kvEnv struct {
-	t      *testing.T
-	ts     *httptest.Server
-	port   string
-	hc     *http.Client // trusts our CA; dials every host at the server
-	wire   *wireLog     // what hc sent and received
-	clock  *fakeClock
-	tenant string
-	ids    *identity.Service
-	access *access.Service
-	vault  *vault.Service
-	admin  kvPrincipal
-	logs   *lockedBuffer // the server's log, at Debug
-	db     *sqlite.DB
-	trail  *audit.Writer
+	*env
+	admin kvPrincipal
 }
 
 // kvPrincipal is a service principal with its secret.
@@ -81,142 +49,18 @@ type kvPrincipal struct {
 // grant is a role at a scope.
 type grant struct{ role, scope string }
 
-// newKVEnv starts a server whose services all read clk.
+// newKVEnv starts a server whose services all read clk, with the token
+// endpoint unthrottled and the server's log kept.
 func newKVEnv(t *testing.T, clk *fakeClock) *kvEnv {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "latchkey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	key, err := seal.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := seal.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := install.Init(ctx, db, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &kvEnv{t: t, clock: clk, tenant: inst.TenantID, logs: &lockedBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.ids, err = identity.New(ctx, identity.Options{Store: db, Keys: keys, TenantID: inst.TenantID, Now: clk.Now, Logger: log,
-		Throttle: identity.ThrottleOptions{PerClient: -1, PerAddress: -1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.access, err = access.New(ctx, access.Options{Store: db, Now: clk.Now, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilCleanup(t, e.access.Run)
-	e.vault, err = vault.New(ctx, vault.Options{Store: db, Keys: keys, Access: e.access, TenantID: inst.TenantID, Now: clk.Now, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilCleanup(t, e.vault.Run)
-	e.db = db
-	if e.trail, err = audit.NewWriter(audit.Options{Store: db, Logger: log, MaxDelay: time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	runUntilCleanup(t, e.trail.Run)
-
-	srv := httpapi.New(httpapi.Options{
-		Logger: log, Registry: prometheus.NewRegistry(), Identity: e.ids, Access: e.access, Now: clk.Now,
-		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
-			return e.access.Authorize(ctx, c.ObjectID, string(action), scope)
-		},
-		Vault: e.vault, VaultDomain: "localhost", Audit: e.trail,
-	})
-	ca, leaf := newTestPKI(t)
-	e.ts = httptest.NewUnstartedServer(srv)
-	e.ts.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
-	e.ts.StartTLS()
-	t.Cleanup(e.ts.Close)
-	addr := e.ts.Listener.Addr().String()
-	_, e.port, _ = net.SplitHostPort(addr)
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-		TLSClientConfig:   &tls.Config{RootCAs: ca},
-		ForceAttemptHTTP2: true,
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	e.wire = &wireLog{next: tr}
-	e.hc = &http.Client{Transport: e.wire}
-
+	e := &kvEnv{env: newEnv(t, envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true})}
 	e.admin = e.principal("admin", grant{"Owner", "/"}, grant{"Key Vault Administrator", "/"})
 	for _, scope := range []string{"/hubs/default", "/hubs/default/vaults/default", "/hubs/default/vaults/other"} {
-		if _, err := e.access.CreateResource(ctx, e.admin.ID, scope); err != nil {
+		if _, err := e.access.CreateResource(context.Background(), e.admin.ID, scope); err != nil {
 			t.Fatalf("CreateResource(%s) = %v", scope, err)
 		}
 	}
 	return e
-}
-
-// runUntilCleanup runs fn (a service's Run) until the test ends, and waits
-// for it before the store closes.
-func runUntilCleanup(t *testing.T, fn func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fn(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
-}
-
-// newTestPKI makes a CA and a leaf certificate it signs for the vault hosts,
-// localhost and 127.0.0.1.
-func newTestPKI(t *testing.T) (*x509.CertPool, tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Latchkey test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "vault.localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		DNSNames:    []string{"*.vault.localhost", "vault.localhost", "localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	return pool, tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}
 }
 
 // vaultURL is the data-plane URL of vault name.
@@ -389,24 +233,6 @@ func (w *wireLog) exchanges() []exchange {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]exchange(nil), w.log...)
-}
-
-// lockedBuffer collects the server's log from its goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // update rewrites the golden files instead of comparing with them:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/store"
+	"github.com/latchkey/latchkey/internal/store/postgres/pgtest"
 	"github.com/latchkey/latchkey/internal/store/storetest"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestShared(t *testing.T) {
 	dsn := testDSN(t)
 	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
-		schema := freshSchema(t, dsn)
+		schema := pgtest.FreshSchema(t, dsn)
 		return openMigrated(t, schema), openDB(t, schema)
 	})
 }
@@ -30,7 +31,7 @@ const signalTimeout = 10 * time.Second
 // and hear the next change.
 func TestListenReconnects(t *testing.T) {
 	app := "lk_listen_" + strings.ToLower(rand.Text())
-	dsn := withParam(t, freshSchema(t, testDSN(t)), "application_name", app)
+	dsn := withParam(t, pgtest.FreshSchema(t, testDSN(t)), "application_name", app)
 	writer, reader := openMigrated(t, dsn), openDB(t, dsn)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

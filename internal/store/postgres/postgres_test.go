@@ -2,19 +2,13 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
-	"net/url"
+	"database/sql"
+	"io/fs"
 	"os"
-	"slices"
-	"strings"
-	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/latchkey/latchkey/internal/store"
+	"github.com/latchkey/latchkey/internal/store/postgres/pgtest"
 	"github.com/latchkey/latchkey/internal/store/sqlstore"
 	"github.com/latchkey/latchkey/internal/store/storetest"
 )
@@ -22,7 +16,7 @@ import (
 // TestCrash must stay first in name and behaviour: storetest.Crash re-runs
 // this test binary with -test.run=^TestCrash$ as its child.
 func TestCrash(t *testing.T) {
-	storetest.Crash(t, func(t *testing.T) string { return freshSchema(t, testDSN(t)) }, openStore)
+	storetest.Crash(t, func(t *testing.T) string { return pgtest.FreshSchema(t, testDSN(t)) }, openStore)
 }
 
 func openStore(ctx context.Context, dsn string) (store.Store, error) {
@@ -39,7 +33,7 @@ func openStore(ctx context.Context, dsn string) (store.Store, error) {
 
 func TestConformance(t *testing.T) {
 	dsn := testDSN(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return openMigrated(t, freshSchema(t, dsn)) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openMigrated(t, pgtest.FreshSchema(t, dsn)) })
 }
 
 // testDSN returns the server the tests may use, or skips the test.
@@ -50,41 +44,6 @@ func testDSN(t *testing.T) string {
 		t.Skip("LATCHKEY_TEST_POSTGRES not set; PostgreSQL conformance skipped")
 	}
 	return dsn
-}
-
-// freshSchema creates an empty schema, drops it when the test ends, and
-// returns dsn with search_path set to it, so that tests run in parallel on one
-// database without seeing each other's tables.
-func freshSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := stdlib.OpenDB(*cfg)
-	schema := "lk_" + strings.ToLower(rand.Text())
-	if _, err := admin.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context is already cancelled when cleanups run.
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // openDB opens the database at dsn and closes it when the test ends.
@@ -118,64 +77,26 @@ func TestPool(t *testing.T) {
 	}
 }
 
-func TestMigrateIsIdempotent(t *testing.T) {
-	dsn := freshSchema(t, testDSN(t))
-	db := openDB(t, dsn)
-	steps := []struct {
-		name string
-		db   *DB
-		want []string
-	}{
-		{"first", db, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit"}},
-		{"again", db, nil},
-		{"reopened", openDB(t, dsn), nil},
-	}
-	for _, st := range steps {
-		got, err := st.db.Migrate(t.Context())
-		if err != nil || !slices.Equal(got, st.want) {
-			t.Errorf("%s: Migrate() = %q, %v, want %q", st.name, got, err, st.want)
-		}
-	}
-}
-
-// TestMigrateConcurrently starts several migrators on one empty schema at
-// once, as replicas do: each migration must be applied exactly once.
-func TestMigrateConcurrently(t *testing.T) {
-	dsn := freshSchema(t, testDSN(t))
-	dbs := []*DB{openDB(t, dsn), openDB(t, dsn), openDB(t, dsn)}
-	applied := make([][]string, len(dbs))
-	errs := make([]error, len(dbs))
-	var wg sync.WaitGroup
-	for i, db := range dbs {
-		wg.Go(func() { applied[i], errs[i] = db.Migrate(t.Context()) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("concurrent Migrate: %v", err)
-	}
-	// Migrators take turns per migration, so one may apply 0002 after
-	// another applied 0001: compare what was applied, in any order.
-	got := slices.Concat(applied...)
-	slices.Sort(got)
-	if !slices.Equal(got, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit"}) {
-		t.Errorf("concurrent Migrate applied %q, want each migration once", got)
-	}
-}
-
-func TestSchemaTooNew(t *testing.T) {
-	db := openMigrated(t, freshSchema(t, testDSN(t)))
-	_, err := db.sql.ExecContext(t.Context(),
-		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (7, '0007_future', 0)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.Migrate(t.Context())
-	var tooNew *sqlstore.SchemaTooNewError
-	if !errors.As(err, &tooNew) || tooNew.Version != 7 || tooNew.Known != 6 {
-		t.Fatalf("Migrate() = %v, want a SchemaTooNewError at 7 of 5", err)
-	}
-	want := "PostgreSQL database schema is at version 7 but this latchkey knows only up to 6: upgrade latchkey"
-	if err.Error() != want {
-		t.Errorf("Migrate() error = %q, want %q", err, want)
-	}
+// TestMigrations runs the migration checks every backend shares; the
+// migrators of TestMigrations/Concurrently take turns through the advisory lock.
+func TestMigrations(t *testing.T) {
+	dsn := testDSN(t)
+	storetest.Migrations(t, storetest.MigrationBackend[*DB, *sqlstore.SchemaTooNewError]{
+		NewDatabase: func(t *testing.T) string { return pgtest.FreshSchema(t, dsn) },
+		Open:        openDB,
+		SQL:         func(db *DB) *sql.DB { return db.sql },
+		MigrateWith: func(ctx context.Context, db *DB, keep func(fs.FS) (fs.FS, error)) ([]string, error) {
+			d, err := newDialect()
+			if err != nil {
+				return nil, err
+			}
+			if d.Migrations, err = keep(d.Migrations); err != nil {
+				return nil, err
+			}
+			// The pool stays db's, which closes it; this DB needs no Close of its own.
+			return sqlstore.New(db.sql, d, nil).Migrate(ctx)
+		},
+		TooNew:        &sqlstore.SchemaTooNewError{Database: "PostgreSQL", Version: 7, Known: 6},
+		TooNewMessage: "PostgreSQL database schema is at version 7 but this latchkey knows only up to 6: upgrade latchkey",
+	})
 }

@@ -2,12 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"errors"
+	"database/sql"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/latchkey/latchkey/internal/store"
@@ -152,66 +151,27 @@ func TestImmediateTransactions(t *testing.T) {
 	tx2.Rollback()
 }
 
-func TestMigrateIsIdempotent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "latchkey.db")
-	db := openDB(t, path)
-	steps := []struct {
-		name string
-		db   *DB
-		want []string
-	}{
-		{"first", db, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit"}},
-		{"again", db, nil},
-		{"reopened", openDB(t, path), nil},
-	}
-	for _, st := range steps {
-		got, err := st.db.Migrate(t.Context())
-		if err != nil || !slices.Equal(got, st.want) {
-			t.Errorf("%s: Migrate() = %q, %v, want %q", st.name, got, err, st.want)
-		}
-	}
-}
-
-// TestMigrateConcurrently starts two migrators on a new file at once: each
-// migration must be applied exactly once.
-func TestMigrateConcurrently(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "latchkey.db")
-	dbs := []*DB{openDB(t, path), openDB(t, path), openDB(t, path)}
-	applied := make([][]string, len(dbs))
-	errs := make([]error, len(dbs))
-	var wg sync.WaitGroup
-	for i, db := range dbs {
-		wg.Go(func() { applied[i], errs[i] = db.Migrate(t.Context()) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("concurrent Migrate: %v", err)
-	}
-	// Migrators take turns per migration, so one may apply 0002 after
-	// another applied 0001: compare what was applied, in any order.
-	got := slices.Concat(applied...)
-	slices.Sort(got)
-	if !slices.Equal(got, []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit"}) {
-		t.Errorf("concurrent Migrate applied %q, want each migration once", got)
-	}
-}
-
-func TestSchemaTooNew(t *testing.T) {
-	db := openMigrated(t, filepath.Join(t.TempDir(), "latchkey.db"))
-	_, err := db.sql.ExecContext(t.Context(),
-		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (7, '0007_future', 0)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.Migrate(t.Context())
-	var tooNew *sqlstore.SchemaTooNewError
-	if !errors.As(err, &tooNew) || tooNew.Version != 7 || tooNew.Known != 6 {
-		t.Fatalf("Migrate() = %v, want a SchemaTooNewError at 7 of 5", err)
-	}
-	want := "SQLite database schema is at version 7 but this latchkey knows only up to 6: upgrade latchkey"
-	if err.Error() != want {
-		t.Errorf("Migrate() error = %q, want %q", err, want)
-	}
+// TestMigrations runs the migration checks every backend shares; the
+// migrators of TestMigrations/Concurrently take turns through BEGIN IMMEDIATE.
+func TestMigrations(t *testing.T) {
+	storetest.Migrations(t, storetest.MigrationBackend[*DB, *sqlstore.SchemaTooNewError]{
+		NewDatabase: func(t *testing.T) string { return filepath.Join(t.TempDir(), "latchkey.db") },
+		Open:        openDB,
+		SQL:         func(db *DB) *sql.DB { return db.sql },
+		MigrateWith: func(ctx context.Context, db *DB, keep func(fs.FS) (fs.FS, error)) ([]string, error) {
+			d, err := newDialect()
+			if err != nil {
+				return nil, err
+			}
+			if d.Migrations, err = keep(d.Migrations); err != nil {
+				return nil, err
+			}
+			// The pool stays db's, which closes it; this DB needs no Close of its own.
+			return sqlstore.New(db.sql, d, nil).Migrate(ctx)
+		},
+		TooNew:        &sqlstore.SchemaTooNewError{Database: "SQLite", Version: 7, Known: 6},
+		TooNewMessage: "SQLite database schema is at version 7 but this latchkey knows only up to 6: upgrade latchkey",
+	})
 }
 
 func TestOpenErrors(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite of the storage contract: the
 // behaviour every backend of package store must show, written once and run by
 // each backend's tests (store/sqlite, store/postgres). It also holds Crash, the
-// kill -9 test of a backend's commit protocol.
+// kill -9 test of a backend's commit protocol, and Migrations, the checks of a
+// backend's schema migrations.
 //
 // storetest imports store, seal (to write real envelopes in Crash) and test
 // libraries; it must not import a backend or a domain package.
