@@ -60,7 +60,7 @@ func (d *DB) AppendAuditBatch(ctx context.Context, b store.AuditBatch, events []
 	if err := checkAuditBatch(b, events); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return d.auditTx(ctx, op, func(tx *sql.Tx) error {
+	return d.tx(ctx, op, func(tx *sql.Tx) error {
 		head, err := auditHead(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
@@ -274,7 +274,7 @@ func ceilMicros(t time.Time) int64 {
 func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	op := "prune audit events before " + before.UTC().Format(time.RFC3339)
 	var deleted int64
-	err := d.auditTx(ctx, op, func(tx *sql.Tx) error {
+	err := d.tx(ctx, op, func(tx *sql.Tx) error {
 		head, err := auditHead(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
@@ -308,24 +308,6 @@ func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 		return 0, err
 	}
 	return deleted, nil
-}
-
-// auditTx runs fn in one transaction and commits it when fn returns nil, as
-// inTx does, but signals no change subscribers: the audit trail is not part
-// of the change feed.
-func (d *DB) auditTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: begin: %w", op, err)
-	}
-	defer tx.Rollback() // a no-op after Commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", op, err)
-	}
-	return nil
 }
 
 // scanAuditEvent reads the columns of auditEventColumns.

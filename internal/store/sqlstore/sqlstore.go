@@ -104,6 +104,17 @@ func (d *DB) Close() error {
 // Every transaction run through inTx is a write that appends to the change
 // feed, so after a commit it signals this DB's ChangeSignal subscribers.
 func (d *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if err := d.tx(ctx, op, fn); err != nil {
+		return err
+	}
+	d.signalSubscribers()
+	return nil
+}
+
+// tx runs fn in one transaction and commits it when fn returns nil, without
+// signalling change subscribers: for writes outside the change feed (the
+// audit trail).
+func (d *DB) tx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", op, err)
@@ -115,7 +126,6 @@ func (d *DB) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) err
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", op, err)
 	}
-	d.signalSubscribers()
 	return nil
 }
 
