@@ -24,14 +24,7 @@ type UpdateParams struct {
 // returns it without its value. Kinds: Invalid, Forbidden, NotFound.
 func (s *Service) Update(ctx context.Context, principalID, vaultName, name, version string, p UpdateParams) (Bundle, error) {
 	const o = "vault.Update"
-	v, name, err := s.enter(ctx, o, principalID, access.SecretsUpdate, vaultName, name)
-	if err != nil {
-		return Bundle{}, err
-	}
-	if version, err = checkVersion(o, version); err != nil {
-		return Bundle{}, err
-	}
-	sv, err := s.readVersion(ctx, v, name, version)
+	v, sv, err := s.enterVersion(ctx, o, principalID, access.SecretsUpdate, vaultName, name, version)
 	if err != nil {
 		return Bundle{}, err
 	}
@@ -55,9 +48,9 @@ func (s *Service) Update(ctx context.Context, principalID, vaultName, name, vers
 	}
 	sv.Updated = store.Time(s.now())
 	err = s.store.UpdateSecretVersion(ctx, sv)
-	s.written(ctx, v.name, name)
+	s.written(ctx, v.name, sv.Name)
 	if err != nil {
-		return Bundle{}, notFound(o, name, err)
+		return Bundle{}, notFound(o, sv.Name, err)
 	}
 	return s.bundle(v, sv), nil
 }

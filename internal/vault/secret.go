@@ -186,14 +186,7 @@ func (s *Service) Set(ctx context.Context, principalID, vaultName, name string, 
 // Kind Forbidden, as Key Vault documents. Kinds: Forbidden, NotFound.
 func (s *Service) Get(ctx context.Context, principalID, vaultName, name, version string) (Bundle, error) {
 	const o = "vault.Get"
-	v, name, err := s.enter(ctx, o, principalID, access.SecretsGet, vaultName, name)
-	if err != nil {
-		return Bundle{}, err
-	}
-	if version, err = checkVersion(o, version); err != nil {
-		return Bundle{}, err
-	}
-	sv, err := s.readVersion(ctx, v, name, version)
+	v, sv, err := s.enterVersion(ctx, o, principalID, access.SecretsGet, vaultName, name, version)
 	if err != nil {
 		return Bundle{}, err
 	}
@@ -206,7 +199,7 @@ func (s *Service) Get(ctx context.Context, principalID, vaultName, name, version
 	case !sv.NotBefore.IsZero() && now.Before(sv.NotBefore):
 		return Bundle{}, kvError(errs.Forbidden, o, "Forbidden", "SecretNotYetValid", "Operation get is not allowed on a secret that is not yet valid.")
 	}
-	plain, err := s.keys.Open(sv.Value, s.binding(v.name, name, sv.Version))
+	plain, err := s.keys.Open(sv.Value, s.binding(v.name, sv.Name, sv.Version))
 	if err != nil {
 		return Bundle{}, errs.E(errs.Internal, o, "", err)
 	}
@@ -214,6 +207,20 @@ func (s *Service) Get(ctx context.Context, principalID, vaultName, name, version
 	val := NewValue(plain)
 	b.Value = &val
 	return b, nil
+}
+
+// enterVersion begins an operation on one version of a secret: enter, then
+// the version checked and read (the current one for "").
+func (s *Service) enterVersion(ctx context.Context, op, principalID, action, vaultName, name, version string) (*vaultInfo, store.SecretVersion, error) {
+	v, name, err := s.enter(ctx, op, principalID, action, vaultName, name)
+	if err != nil {
+		return nil, store.SecretVersion{}, err
+	}
+	if version, err = checkVersion(op, version); err != nil {
+		return nil, store.SecretVersion{}, err
+	}
+	sv, err := s.readVersion(ctx, v, name, version)
+	return v, sv, err
 }
 
 // readVersion returns a version of a secret that is not deleted, from the
