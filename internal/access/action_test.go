@@ -1,6 +1,7 @@
 package access
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -85,10 +86,11 @@ func TestCatalog(t *testing.T) {
 		if !ok || got != a {
 			t.Errorf("Lookup(%q) = %+v, %v, want %+v", strings.ToUpper(a.Name), got, ok, a)
 		}
-		// Only secret operations are data actions today.
-		wantData := strings.HasPrefix(a.Name, "Latchkey.KeyVault/vaults/secrets/")
+		// Data actions: secret operations, model calls, connection credentials.
+		wantData := slices.Contains([]string{SecretsGet, SecretsSet, SecretsReadMetadata, SecretsUpdate, SecretsDelete,
+			SecretsBackup, SecretsRestore, SecretsRecover, SecretsPurge, AccountsInference, ConnectionsListSecrets, ConnectionsProxy}, a.Name)
 		if (a.Plane == Data) != wantData {
-			t.Errorf("action %s has plane %v; only secret operations are data actions", a.Name, a.Plane)
+			t.Errorf("action %s has plane %v; want data plane %v", a.Name, a.Plane, wantData)
 		}
 		if a.Description == "" {
 			t.Errorf("action %s has no description", a.Name)

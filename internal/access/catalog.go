@@ -42,6 +42,23 @@ const (
 	AccountsDelete        = "Latchkey.CognitiveServices/accounts/delete"
 	AccountsListKeys      = "Latchkey.CognitiveServices/accounts/listKeys/action"
 	AccountsRegenerateKey = "Latchkey.CognitiveServices/accounts/regenerateKey/action"
+	// AccountsInference (data plane) calls an account's models through the
+	// gateway with an Entra token; a subscription key or STS token proves the
+	// same right by possession.
+	AccountsInference = "Latchkey.CognitiveServices/accounts/OpenAI/inference/action"
+
+	// Connections of hubs and projects. Listing and reading never return
+	// credentials; listing them is a data action of its own, and so is calling
+	// a connection's target through the connection proxy.
+	ConnectionsRead        = "Latchkey.MachineLearningServices/workspaces/connections/read"
+	ConnectionsWrite       = "Latchkey.MachineLearningServices/workspaces/connections/write"
+	ConnectionsDelete      = "Latchkey.MachineLearningServices/workspaces/connections/delete"
+	ConnectionsListSecrets = "Latchkey.MachineLearningServices/workspaces/connections/listsecrets/action"
+	ConnectionsProxy       = "Latchkey.MachineLearningServices/workspaces/connections/proxy/action"
+
+	// The audit trail and access reviews.
+	AuditEventsRead   = "Latchkey.Insights/auditEvents/read"
+	AccessReviewsRead = "Latchkey.Authorization/accessReviews/read"
 
 	// Managed identities.
 	IdentitiesRead      = "Latchkey.ManagedIdentity/userAssignedIdentities/read"
@@ -76,6 +93,10 @@ var catalog = func() map[string]Action {
 	add(Data, "use secrets", SecretsGet, SecretsSet, SecretsReadMetadata, SecretsUpdate, SecretsDelete,
 		SecretsBackup, SecretsRestore, SecretsRecover, SecretsPurge)
 	add(Control, "manage AI services accounts", AccountsRead, AccountsWrite, AccountsDelete, AccountsListKeys, AccountsRegenerateKey)
+	add(Data, "call AI services accounts' models", AccountsInference)
+	add(Control, "manage connections", ConnectionsRead, ConnectionsWrite, ConnectionsDelete)
+	add(Data, "use connections' credentials", ConnectionsListSecrets, ConnectionsProxy)
+	add(Control, "read the audit trail and access reviews", AuditEventsRead, AccessReviewsRead)
 	add(Control, "manage managed identities", IdentitiesRead, IdentitiesWrite, IdentitiesDelete, IdentitiesFederated, IdentitiesAssign)
 	add(Control, "manage the directory", ServicePrincipalsRead, ServicePrincipalsWrite, ServicePrincipalsDelete,
 		ServicePrincipalsCredentials, UsersRead, UsersWrite, UsersDelete)
