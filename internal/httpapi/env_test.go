@@ -56,6 +56,12 @@ type envOptions struct {
 	// has no DNS for those hosts: env.hc dials every host at the server's
 	// 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
 	keyVault bool
+	// noAudit leaves the audit writer out of the server (with keyVault), for
+	// the benchmark that compares secret reads with and without auditing.
+	noAudit bool
+	// auditDefaults runs the audit writer with its production defaults
+	// rather than the short batch delay that keeps tests quick.
+	auditDefaults bool
 }
 
 // env is a real Latchkey server and what a test needs to reach into it.
@@ -107,8 +113,11 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		e.hc = e.ts.Client()
 		return e
 	}
-	e.startVaultServices(ctx, keys, log, now)
-	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain, srvOpts.Audit = e.access, e.vault, "localhost", e.trail
+	e.startVaultServices(ctx, keys, log, now, opts.auditDefaults)
+	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain = e.access, e.vault, "localhost"
+	if !opts.noAudit {
+		srvOpts.Audit = e.trail
+	}
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
@@ -146,7 +155,7 @@ func (e *env) install(ctx context.Context) *seal.Keyring {
 
 // startVaultServices builds the access and vault services and the audit
 // writer, and runs each until the test ends.
-func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time) {
+func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time, auditDefaults bool) {
 	e.t.Helper()
 	var err error
 	if e.access, err = access.New(ctx, access.Options{Store: e.db, Now: now, Logger: log}); err != nil {
@@ -158,7 +167,11 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.vault.Run)
-	if e.trail, err = audit.NewWriter(audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}); err != nil {
+	auditOpts := audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}
+	if auditDefaults {
+		auditOpts.MaxDelay = 0
+	}
+	if e.trail, err = audit.NewWriter(auditOpts); err != nil {
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.trail.Run)
