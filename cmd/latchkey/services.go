@@ -61,15 +61,15 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	acc, err := access.New(ctx, access.Options{Store: st, Logger: logger, Audit: auditLog(logger), Feed: feed, Sync: sync})
+	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	acc, err := access.New(ctx, access.Options{Store: st, Logger: logger, Audit: accessAudit(trail, logger), Feed: feed, Sync: sync})
 	if err != nil {
 		return nil, nil, err
 	}
 	vs, err := vault.New(ctx, vault.Options{Store: st, Keys: keys, Access: acc, TenantID: inst.TenantID, Logger: logger, Feed: feed, Sync: sync})
-	if err != nil {
-		return nil, nil, err
-	}
-	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,12 +119,27 @@ func followChanges(ctx context.Context, st backend, logger *slog.Logger) (*store
 	return feed, sync, nil
 }
 
-// auditLog records access changes in the log until the audit trail lands: a
-// minimal record of who changed what access, where and why.
-func auditLog(logger *slog.Logger) func(ctx context.Context, e access.Event) {
+// accessAudit records the access service's own events in the audit trail:
+// who changed which principal's access, to which role and where, and why
+// (an activation's justification). They complement the request's event,
+// which names only the route's action, and are stored before the change is
+// acknowledged.
+func accessAudit(trail *audit.Writer, logger *slog.Logger) func(ctx context.Context, e access.Event) {
 	return func(ctx context.Context, e access.Event) {
-		logger.InfoContext(ctx, "audit", "operation", e.Operation, "principal_id", e.CallerID, "target_principal_id", e.PrincipalID,
-			"role_id", e.RoleID, "scope", e.Scope, "result", e.Result, "justification", e.Reason)
+		detail := fmt.Sprintf("principal %s, role %s", e.PrincipalID, e.RoleID)
+		if e.Reason != "" {
+			detail += fmt.Sprintf("; justification %q", e.Reason)
+		}
+		ev := audit.Event{
+			Operation: "Latchkey.Authorization/" + e.Operation, PrincipalID: e.CallerID, Scope: e.Scope,
+			Result: audit.Result(e.Result), Reason: detail,
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := trail.Record(rctx, ev); err != nil {
+			logger.ErrorContext(ctx, "an access change could not be recorded in the audit trail", "operation", ev.Operation,
+				"principal_id", e.CallerID, "scope", e.Scope, "err", err)
+		}
 	}
 }
 
