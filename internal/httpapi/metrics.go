@@ -202,7 +202,7 @@ var (
 		"Access tokens issued, by how the request authenticated: client_secret, client_assertion (certificate or federated credential), password, managed_identity (for an operator allowed to assign the identity).",
 		[]string{"auth_method"}, nil)
 	tokensRefusedDesc = prometheus.NewDesc("latchkey_tokens_refused_total",
-		"Token requests refused by the token service (bad credentials or scope, throttled, unavailable), by auth_method as for latchkey_tokens_issued_total.",
+		"Token requests refused by the token service (bad credentials, throttled, unavailable), by auth_method as for latchkey_tokens_issued_total.",
 		[]string{"auth_method"}, nil)
 	decisionsDesc = prometheus.NewDesc("latchkey_access_decisions_total",
 		"Authorization decisions, by plane (control, data, or unknown for an action not in the catalog) and result (allowed, denied).",
