@@ -123,11 +123,11 @@ type routeMetrics struct {
 
 	duration atomic.Pointer[prometheus.Observer] // nil until the first request
 	mu       sync.Mutex                          // serialises additions to counters
-	counters atomic.Pointer[[]methodCounter]     // never modified in place
+	counters atomic.Pointer[[]requestCounter]     // never modified in place
 }
 
-// methodCounter is the request counter of one method and status code.
-type methodCounter struct {
+// requestCounter is the request counter of one method and status code.
+type requestCounter struct {
 	key     uint32 // methodIndex<<16 | status
 	counter prometheus.Counter
 }
@@ -137,7 +137,7 @@ func (m *httpMetrics) forRoute(rt route) *routeMetrics {
 	surface, operation, pattern := routeLabels(rt)
 	labels := prometheus.Labels{"surface": surface, "operation": operation, "route": pattern}
 	rm := &routeMetrics{labels: labels, requests: m.requests.MustCurryWith(labels), durations: m.duration}
-	rm.counters.Store(&[]methodCounter{})
+	rm.counters.Store(&[]requestCounter{})
 	return rm
 }
 
@@ -176,7 +176,7 @@ func (m *routeMetrics) counter(method, status int) prometheus.Counter {
 		}
 	}
 	c := m.requests.WithLabelValues(methods[method], strconv.Itoa(status))
-	next := append(slices.Clip(cs), methodCounter{key: key, counter: c})
+	next := append(slices.Clip(cs), requestCounter{key: key, counter: c})
 	m.counters.Store(&next)
 	return c
 }
