@@ -123,7 +123,7 @@ type routeMetrics struct {
 
 	duration atomic.Pointer[prometheus.Observer] // nil until the first request
 	mu       sync.Mutex                          // serialises additions to counters
-	counters atomic.Pointer[[]requestCounter]     // never modified in place
+	counters atomic.Pointer[[]requestCounter]    // never modified in place
 }
 
 // requestCounter is the request counter of one method and status code.
