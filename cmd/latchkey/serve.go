@@ -99,6 +99,9 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		},
 		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain, Audit: a.audit,
 	})
+	if err := httpapi.RegisterMetrics(reg, httpapi.MetricSources{Identity: a.identity, Access: a.access, Vault: a.vault, Audit: a.audit}); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	logger.Info("latchkey started", "addr", ln.Addr().String(), "version", version(),
 		"database", storeKind(c), "tenant_id", a.inst.TenantID, "master_key_id", keys.ActiveID())
 	return serveHTTPS(ctx, c, logger, ln, cert, api, func() error {

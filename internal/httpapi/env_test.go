@@ -73,7 +73,8 @@ type env struct {
 	tenant string
 	db     *sqlite.DB
 	ids    *identity.Service
-	logs   *lockedBuffer // the server's log; nil unless envOptions.logs
+	logs   *lockedBuffer        // the server's log; nil unless envOptions.logs
+	reg    *prometheus.Registry // what /metrics serves: the server's and the services' metrics
 
 	// Set only with envOptions.keyVault.
 	access *access.Service
@@ -106,8 +107,10 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if e.ids, err = identity.New(ctx, idOpts); err != nil {
 		t.Fatal(err)
 	}
-	srvOpts := httpapi.Options{Logger: log, Registry: prometheus.NewRegistry(), Identity: e.ids, Authorize: opts.authorize, Now: now}
+	e.reg = prometheus.NewRegistry()
+	srvOpts := httpapi.Options{Logger: log, Registry: e.reg, Identity: e.ids, Authorize: opts.authorize, Now: now}
 	if !opts.keyVault {
+		e.registerMetrics(httpapi.MetricSources{Identity: e.ids})
 		e.ts = httptest.NewTLSServer(httpapi.New(srvOpts))
 		t.Cleanup(e.ts.Close)
 		e.hc = e.ts.Client()
@@ -121,8 +124,18 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
+	e.registerMetrics(httpapi.MetricSources{Identity: e.ids, Access: e.access, Vault: e.vault, Audit: e.trail})
 	e.serveVaultDomain(httpapi.New(srvOpts))
 	return e
+}
+
+// registerMetrics exports the services' counters at /metrics, as latchkey
+// serve does.
+func (e *env) registerMetrics(src httpapi.MetricSources) {
+	e.t.Helper()
+	if err := httpapi.RegisterMetrics(e.reg, src); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // install opens and migrates a fresh SQLite store, seals a new master key and

@@ -24,7 +24,8 @@ import (
 // Options configure a Server. Logger and Registry are required.
 type Options struct {
 	Logger *slog.Logger
-	// Registry receives the HTTP metrics and is served at /metrics.
+	// Registry receives the HTTP metrics and is served at /metrics;
+	// RegisterMetrics adds the services' to it.
 	Registry *prometheus.Registry
 	// Ready reports whether the server can serve requests (the store answers);
 	// /readyz calls it with a short deadline. Nil means always ready.
