@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
+	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/seal"
 	"github.com/latchkey/latchkey/internal/store/sqlite"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -73,6 +74,8 @@ type env struct {
 	access *access.Service
 	vault  *vault.Service
 	trail  *audit.Writer
+	review *review.Service
+	path   string // the SQLite file
 	port   string
 	wire   *wireLog // what hc sent and received
 }
@@ -109,6 +112,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	e.startVaultServices(ctx, keys, log, now)
 	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain, srvOpts.Audit = e.access, e.vault, "localhost", e.trail
+	srvOpts.AuditStore, srvOpts.Review = e.db, e.review
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
@@ -120,7 +124,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 // initialises the installation, whose tenant the env takes.
 func (e *env) install(ctx context.Context) *seal.Keyring {
 	e.t.Helper()
-	db, err := sqlite.Open(ctx, filepath.Join(e.t.TempDir(), "latchkey.db"))
+	e.path = filepath.Join(e.t.TempDir(), "latchkey.db")
+	db, err := sqlite.Open(ctx, e.path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -162,6 +167,9 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.trail.Run)
+	if e.review, err = review.New(review.Options{Store: e.db, Access: e.access, Now: now}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // authorizeByAccess lets the access service decide, as the real server does.
