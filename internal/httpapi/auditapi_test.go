@@ -251,7 +251,8 @@ func TestAuditAuthorization(t *testing.T) {
 	ctx := t.Context()
 	e.setSecret(e.admin, "default", "db", "v1")
 	e.setSecret(e.admin, "other", "db", "v2")
-	hubReader := e.managementClient(e.principal("hub-reader", grant{"Reader", "/hubs/default"}))
+	hubReaderID := e.principal("hub-reader", grant{"Reader", "/hubs/default"})
+	hubReader := e.managementClient(hubReaderID)
 	vaultReader := e.managementClient(e.principal("vault-reader", grant{"Reader", "/hubs/default/vaults/other"}))
 	nobody := e.managementClient(e.principal("nobody"))
 
@@ -298,12 +299,15 @@ func TestAuditAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if slices.ContainsFunc(es, func(en audit.Entry) bool { return en.Result == audit.Denied && en.Scope == "/" }) &&
+		// A denial by the route's authorization names who was denied.
+		if slices.ContainsFunc(es, func(en audit.Entry) bool {
+			return en.Result == audit.Denied && en.Scope == "/" && en.PrincipalID == hubReaderID.ID && en.Status == http.StatusForbidden
+		}) &&
 			slices.ContainsFunc(es, func(en audit.Entry) bool { return en.Result == audit.Allowed && en.Scope == "/hubs/default" }) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the audit listings left no events, allowed at /hubs/default and denied at /: %+v", es)
+			t.Fatalf("the audit listings left no events, allowed at /hubs/default and denied at / naming the caller: %+v", es)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
