@@ -54,8 +54,8 @@ func (r *run) identityFindings(fs []Finding) []Finding {
 		}
 		fs = append(fs, Finding{
 			Kind: UnusedIdentity, Severity: sev, Subject: pr.p.ID, Scope: scopeOf(pr.p),
-			Detail: fmt.Sprintf("%s has not signed in for %d days (created %s); %s",
-				describe(pr.p), r.days, day(pr.p.Created), holds),
+			Detail: fmt.Sprintf("%s has not signed in for %s (created %s); %s",
+				describe(pr.p), r.period, day(pr.p.Created), holds),
 			Suggestion: "if nothing uses it any more, remove it: " + removePrincipal(pr.p),
 		})
 	}
@@ -80,8 +80,8 @@ func (r *run) assignmentFindings(fs []Finding) []Finding {
 		}
 		fs = append(fs, Finding{
 			Kind: UnusedAssignment, Severity: sev, Subject: a.a.ID, Scope: a.a.Scope,
-			Detail: fmt.Sprintf("role %s at %s, assigned to %s on %s, was not used in %d days: no allowed operation it grants was performed at or below its scope",
-				quote(a.a.RoleName), a.a.Scope, who, day(a.a.Created), r.days),
+			Detail: fmt.Sprintf("role %s at %s, assigned to %s on %s, was not used in %s: no allowed operation it grants was performed at or below its scope",
+				quote(a.a.RoleName), a.a.Scope, who, day(a.a.Created), r.period),
 			Suggestion: "remove it, or make it eligible instead (latchkey role eligible create): latchkey role assignment delete --ids " + a.a.ID,
 		})
 	}
@@ -113,8 +113,8 @@ func (r *run) secretFindings(fs []Finding) []Finding {
 		if !sec.read && sec.s.Created.Before(r.since) {
 			fs = append(fs, Finding{
 				Kind: UnreadSecret, Severity: Low, Subject: sec.scope, Scope: sec.scope,
-				Detail: fmt.Sprintf("nobody read the value of secret %s in vault %s in %d days (created %s)",
-					quote(name), quote(vault), r.days, day(sec.s.Created)),
+				Detail: fmt.Sprintf("nobody read the value of secret %s in vault %s in %s (created %s)",
+					quote(name), quote(vault), r.period, day(sec.s.Created)),
 				Suggestion: fmt.Sprintf("if nothing needs it, delete it (it stays recoverable for the vault's retention): latchkey keyvault secret delete --vault-name %s --name %s", vault, name),
 			})
 		}
@@ -141,8 +141,8 @@ func (r *run) keyFindings(ctx context.Context, fs []Finding) ([]Finding, error) 
 		}
 		fs = append(fs, Finding{
 			Kind: StaleKey, Severity: sev, Subject: k.ID, Scope: scope,
-			Detail: fmt.Sprintf("the %s of %s was created on %s and not rotated in %d days",
-				k.Kind, k.Owner, day(k.Created), r.days),
+			Detail: fmt.Sprintf("the %s of %s was created on %s and not rotated in %s",
+				k.Kind, k.Owner, day(k.Created), r.period),
 			Suggestion: "rotate it: " + k.Rotate,
 		})
 	}
@@ -156,7 +156,7 @@ func (r *run) keyFindings(ctx context.Context, fs []Finding) ([]Finding, error) 
 
 // burstFindings: one per principal or address with a burst of denials.
 func (r *run) burstFindings(fs []Finding) []Finding {
-	window := r.s.burstWindow.String()
+	window := durationText(r.s.burstWindow)
 	for k, d := range r.bursts.m {
 		if d.burst.IsZero() {
 			continue
@@ -220,8 +220,8 @@ func (r *run) addressFindings(fs []Finding) []Finding {
 		}
 		fs = append(fs, Finding{
 			Kind: NewClientAddress, Severity: sev, Subject: pr.p.ID, Scope: scopeOf(pr.p),
-			Detail: fmt.Sprintf("%s was seen in the last %s from %s, never used before in %d days (it used %d other address(es))",
-				describe(pr.p), hoursText(r.s.recentWindow), strings.Join(list, ", "), r.days, len(pr.seen)),
+			Detail: fmt.Sprintf("%s was seen in the last %s from %s, never used before in %s (it used %d other address(es))",
+				describe(pr.p), durationText(r.s.recentWindow), strings.Join(list, ", "), r.period, len(pr.seen)),
 			Suggestion: fmt.Sprintf("confirm with its owner; latchkey audit list --principal %s --since %s shows what it did; if it was not them: %s",
 				pr.p.ID, r.recent.Format(time.RFC3339), revokePrincipal(pr.p)),
 		})
@@ -277,13 +277,23 @@ func quote(s string) string { return strconv.Quote(s) }
 
 // daysText says a positive duration in whole days, rounded up.
 func daysText(d time.Duration) string {
-	n := int((d + 24*time.Hour - 1) / (24 * time.Hour))
-	if n == 1 {
-		return "1 day"
-	}
-	return strconv.Itoa(n) + " days"
+	return plural(int((d+24*time.Hour-1)/(24*time.Hour)), "day")
 }
 
-func hoursText(d time.Duration) string {
-	return strconv.Itoa(int(d/time.Hour)) + " hours"
+// durationText says a duration for people: "5 minutes", "24 hours".
+func durationText(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return d.String()
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
 }

@@ -17,7 +17,7 @@ import (
 // showed of them.
 type run struct {
 	s      *Service
-	days   int
+	period string // "30 days", for people
 	scope  string
 	now    time.Time
 	since  time.Time // the period's start
@@ -39,7 +39,7 @@ type run struct {
 func newRun(s *Service, days int, scope string) *run {
 	now := s.now().UTC()
 	return &run{
-		s: s, days: days, scope: scope, now: now,
+		s: s, period: plural(days, "day"), scope: scope, now: now,
 		since:      now.Add(-time.Duration(days) * 24 * time.Hour),
 		recent:     now.Add(-s.recentWindow),
 		principals: map[string]*principalState{}, identities: map[string]*principalState{},
