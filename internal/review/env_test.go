@@ -38,7 +38,7 @@ type backend interface {
 
 // stores returns the backends the review tests run on.
 func stores(t *testing.T) map[string]func(t *testing.T) backend {
-	m := map[string]func(t *testing.T) backend{"SQLite": openSQLite}
+	m := map[string]func(t *testing.T) backend{"SQLite": func(t *testing.T) backend { return openSQLite(t) }}
 	if dsn := os.Getenv("LATCHKEY_TEST_POSTGRES"); dsn != "" {
 		m["PostgreSQL"] = func(t *testing.T) backend { return openPostgres(t, dsn) }
 	} else {
@@ -47,7 +47,7 @@ func stores(t *testing.T) map[string]func(t *testing.T) backend {
 	return m
 }
 
-func openSQLite(t *testing.T) backend {
+func openSQLite(t testing.TB) backend {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "latchkey.db"))
 	if err != nil {
@@ -56,7 +56,7 @@ func openSQLite(t *testing.T) backend {
 	return migrated(t, db)
 }
 
-func openPostgres(t *testing.T, dsn string) backend {
+func openPostgres(t testing.TB, dsn string) backend {
 	t.Helper()
 	db, err := postgres.Open(t.Context(), pgtest.FreshSchema(t, dsn))
 	if err != nil {
@@ -65,7 +65,7 @@ func openPostgres(t *testing.T, dsn string) backend {
 	return migrated(t, db)
 }
 
-func migrated(t *testing.T, db backend) backend {
+func migrated(t testing.TB, db backend) backend {
 	t.Helper()
 	t.Cleanup(func() { db.Close() })
 	if _, err := db.Migrate(t.Context()); err != nil {
@@ -103,7 +103,7 @@ const day = 24 * time.Hour
 // env is one installation with an administrator holding Owner and Key Vault
 // Administrator at "/".
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     backend
 	clock  *clock
 	ids    *identity.Service
@@ -113,7 +113,7 @@ type env struct {
 	events []audit.Event
 }
 
-func newEnv(t *testing.T, db backend) *env {
+func newEnv(t testing.TB, db backend) *env {
 	t.Helper()
 	ctx := t.Context()
 	key, err := seal.NewKey()
@@ -146,7 +146,7 @@ func newEnv(t *testing.T, db backend) *env {
 }
 
 // run starts fn (a service's Run) and stops it when the test ends.
-func run(t *testing.T, fn func(context.Context) error) {
+func run(t testing.TB, fn func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
@@ -242,18 +242,18 @@ func (e *env) denied(start time.Time, n int, every time.Duration, p store.Princi
 }
 
 // writeTrail stores the events added so far in the order of their times,
-// through a real audit.Writer.
+// through a real audit.Writer; Close drains its queue.
 func (e *env) writeTrail() {
 	e.t.Helper()
-	w, err := audit.NewWriter(audit.Options{Store: e.db})
+	w, err := audit.NewWriter(audit.Options{Store: e.db, QueueSize: len(e.events) + 1})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	go w.Run(context.Background())
 	slices.SortStableFunc(e.events, func(a, b audit.Event) int { return a.Time.Compare(b.Time) })
 	for _, ev := range e.events {
-		if err := w.Record(e.t.Context(), ev); err != nil {
-			e.t.Fatalf("Record: %v", err)
+		if !w.Enqueue(ev) {
+			e.t.Fatalf("Enqueue(%+v) dropped the event", ev)
 		}
 	}
 	if err := w.Close(); err != nil {

@@ -88,8 +88,9 @@ func (r *run) assignmentFindings(fs []Finding) []Finding {
 	return fs
 }
 
-// secretFindings: secrets past or near their current version's expiry, and
-// secrets created before the period whose value nobody read in it.
+// secretFindings: enabled secrets past or near their current version's
+// expiry, and enabled secrets created before the period whose value nobody
+// read in it (a disabled one cannot be read: it was turned off on purpose).
 func (r *run) secretFindings(fs []Finding) []Finding {
 	for _, sec := range r.secretList {
 		name, vault := sec.s.Name, sec.s.Vault
@@ -110,7 +111,7 @@ func (r *run) secretFindings(fs []Finding) []Finding {
 				Suggestion: "rotate it before then: " + rotate,
 			})
 		}
-		if !sec.read && sec.s.Created.Before(r.since) {
+		if sec.enabled && !sec.read && sec.s.Created.Before(r.since) {
 			fs = append(fs, Finding{
 				Kind: UnreadSecret, Severity: Low, Subject: sec.scope, Scope: sec.scope,
 				Detail: fmt.Sprintf("nobody read the value of secret %s in vault %s in %s (created %s)",

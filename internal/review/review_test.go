@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/store"
+	"github.com/latchkey/latchkey/internal/vault"
 )
 
 // scenario is an installation built 60 days before now, with a trail that
@@ -64,6 +65,11 @@ func newScenario(t *testing.T, db backend) *scenario {
 	e.secret("v", "gone", now.Add(-day))
 	e.secret("v", "later", now.Add(60*day))
 	e.secret("w", "other", time.Time{})
+	// A disabled secret, expired and never read, is no finding: nobody can read it.
+	off := false
+	if _, err := e.vault.Set(ctx, e.admin.ID, "v", "disabled", vault.SetParams{Value: vault.NewValue([]byte("x")), Enabled: &off, Expires: now.Add(-day)}); err != nil {
+		t.Fatal(err)
+	}
 	s.adminKey, s.idleKey, s.idleOwnerKey = e.clientSecret(e.admin), e.clientSecret(s.idle), e.clientSecret(s.idleOwner)
 	s.idleReaderKey, s.proberKey, s.slowKey = e.clientSecret(s.idleReader), e.clientSecret(s.prober), e.clientSecret(s.slow)
 	s.appUnused = e.assignment(s.app, "Key Vault Secrets User", "/hubs/h/vaults/v2")
