@@ -303,3 +303,55 @@ func TestAccessReviewCLI(t *testing.T) {
 	d.fails("--days", "access", "review", "--days", "0")
 	d.fails("scope", "access", "review", "--scope", "/hubs/h/keys/k")
 }
+
+func TestParseAuditTime(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Time
+		err  bool
+	}{
+		{"", time.Time{}, false},
+		{"2026-01-02T15:04:05Z", time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC), false},
+		{"2026-01-02T15:04:05.5+02:00", time.Date(2026, 1, 2, 13, 4, 5, 5e8, time.UTC), false},
+		{"2026-01-02", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), false},
+		{"24h", now.Add(-24 * time.Hour), false},
+		{"90m", now.Add(-90 * time.Minute), false},
+		{"7d", now.Add(-7 * 24 * time.Hour), false},
+		{"0d", now, false},
+		{"-2h", time.Time{}, true},
+		{"-1d", time.Time{}, true},
+		{"d", time.Time{}, true},
+		{"7 days", time.Time{}, true},
+		{"yesterday", time.Time{}, true},
+		{"99999999999d", time.Time{}, true},
+		{"2026-13-01", time.Time{}, true},
+	}
+	for _, tc := range cases {
+		got, err := parseAuditTime("since", tc.in, now)
+		if (err != nil) != tc.err || !got.Equal(tc.want) {
+			t.Errorf("parseAuditTime(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--since") {
+			t.Errorf("parseAuditTime(%q) error %q does not name the flag", tc.in, err)
+		}
+	}
+}
+
+// FuzzParseAuditTime: any flag value gives a time or an error naming the
+// flag, never a panic, and never a time after now from a duration.
+func FuzzParseAuditTime(f *testing.F) {
+	for _, s := range []string{"24h", "7d", "2026-01-02", "2026-01-02T15:04:05Z", "-1d", "99999999999d", "1e9h"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseAuditTime("until", s, now)
+		if err != nil && !strings.Contains(err.Error(), "--until") {
+			t.Errorf("parseAuditTime(%q) error %q does not name the flag", s, err)
+		}
+		if _, perr := time.ParseDuration(s); err == nil && perr == nil && got.After(now) {
+			t.Errorf("parseAuditTime(%q) = %v, after now", s, got)
+		}
+	})
+}

@@ -148,7 +148,9 @@ func parseAuditTime(flag, v string, now time.Time) (time.Time, error) {
 	var err error
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		var n int
-		if n, err = strconv.Atoi(days); err == nil {
+		if n, err = strconv.Atoi(days); err == nil && n > 100*366 {
+			err = errors.New("more than a century") // and past it, Duration overflows
+		} else if err == nil {
 			d = time.Duration(n) * 24 * time.Hour
 		}
 	} else {

@@ -87,7 +87,9 @@ func (r *run) address(pr *principalState, e *audit.Event) {
 		}
 		return
 	}
-	if _, ok := pr.fresh[ip]; ok || len(pr.fresh) >= r.s.addressesPerPrincipal {
+	// Events come in the trail's order, so a principal with no baseline by
+	// now has none: its recent addresses cannot be judged, and cost nothing.
+	if _, ok := pr.fresh[ip]; ok || len(pr.seen) == 0 || len(pr.fresh) >= r.s.addressesPerPrincipal {
 		return
 	}
 	if r.track() {
