@@ -15,6 +15,7 @@ import (
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
+	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/seal"
 	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -29,6 +30,7 @@ type app struct {
 	access   *access.Service
 	vault    *vault.Service
 	audit    *audit.Writer
+	review   *review.Service
 }
 
 // startServices migrates the store, initialises the installation and starts
@@ -73,6 +75,10 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
+	rev, err := review.New(review.Options{Store: st, Access: acc})
+	if err != nil {
+		return nil, nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	runFeed := func(ctx context.Context) error {
 		feed.Run(ctx, 5*time.Second, func(err error) {
@@ -93,7 +99,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 			<-done
 		}
 	}
-	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail}, stop, nil
+	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail, review: rev}, stop, nil
 }
 
 // followChanges makes the process's one change-feed follower, which reports

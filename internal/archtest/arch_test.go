@@ -19,6 +19,7 @@ var domainOrder = []string{
 	"internal/identity",
 	"internal/access",
 	"internal/vault",
+	"internal/review",
 	"internal/account",
 	"internal/connection",
 	"internal/policy",

@@ -33,6 +33,11 @@ const (
 	Failed  Result = "failed"  // authorized, but it did not succeed (not found, conflict, unavailable, ...)
 )
 
+// TokenOperation is the operation of a token request at the token
+// endpoint, which names no route action of its own. An allowed one is a
+// sign-in of the principal it names.
+const TokenOperation = "Latchkey.Identity/token/action"
+
 // valid reports whether r is one of the results above.
 func (r Result) valid() bool { return r == Allowed || r == Denied || r == Failed }
 

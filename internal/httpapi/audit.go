@@ -64,7 +64,7 @@ func (s *Server) auditEvent(r *http.Request, rt route, status int, err error) au
 		AuthMethod: n.authMethod, Scope: n.scope,
 	}
 	if rt.action == ActionPublic {
-		e.Operation = "Latchkey.Identity/token/action"
+		e.Operation = audit.TokenOperation
 	}
 	if c := caller(r.Context()); c != nil {
 		e.PrincipalID, e.PrincipalName, e.AuthMethod = c.ObjectID, c.AppID, "bearer"

@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
+	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/seal"
 	"github.com/latchkey/latchkey/internal/store/sqlite"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -80,6 +81,8 @@ type env struct {
 	access *access.Service
 	vault  *vault.Service
 	trail  *audit.Writer
+	review *review.Service
+	path   string // the SQLite file
 	port   string
 	wire   *wireLog // what hc sent and received
 }
@@ -121,6 +124,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if !opts.noAudit {
 		srvOpts.Audit = e.trail
 	}
+	srvOpts.AuditStore, srvOpts.Review = e.db, e.review
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
@@ -142,7 +146,8 @@ func (e *env) registerMetrics(src httpapi.MetricSources) {
 // initialises the installation, whose tenant the env takes.
 func (e *env) install(ctx context.Context) *seal.Keyring {
 	e.t.Helper()
-	db, err := sqlite.Open(ctx, filepath.Join(e.t.TempDir(), "latchkey.db"))
+	e.path = filepath.Join(e.t.TempDir(), "latchkey.db")
+	db, err := sqlite.Open(ctx, e.path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -188,6 +193,9 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.trail.Run)
+	if e.review, err = review.New(review.Options{Store: e.db, Access: e.access, Now: now}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // authorizeByAccess lets the access service decide, as the real server does.

@@ -151,6 +151,11 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/roleEligibilities/{id}/deactivate", action: access.RoleAssignmentSchedule, handle: s.deactivateEligible, inHandler: true},
 		{pattern: "GET /api/v1/checkAccess", action: access.RoleAssignmentsRead, handle: s.checkAccess, scope: queryScope},
 
+		// The audit trail and the access review (auditapi.go).
+		{pattern: "GET /api/v1/auditEvents", action: access.AuditEventsRead, handle: s.auditEvents, scope: queryScope},
+		{pattern: "GET /api/v1/auditTrail/verify", action: access.AuditEventsRead, handle: s.verifyAuditTrail},
+		{pattern: "GET /api/v1/accessReview", action: access.AccessReviewsRead, handle: s.accessReview, scope: queryScope},
+
 		{pattern: "/", action: ActionPublic, handle: s.notFound},
 	}
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/identity"
+	"github.com/latchkey/latchkey/internal/review"
+	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/vault"
 )
 
@@ -48,6 +50,10 @@ type Options struct {
 	Audit Auditor
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AuditStore is the audit trail the management API lists and verifies;
+	// Review runs access reviews. Nil leaves their routes answering 503.
+	AuditStore store.Audit
+	Review     *review.Service
 }
 
 // Server serves every surface of Latchkey on one listener. It is safe for
@@ -67,6 +73,8 @@ type Server struct {
 	mux            *http.ServeMux
 	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
 	auditor        Auditor
+	auditStore     store.Audit
+	review         *review.Service
 }
 
 // New builds a Server and its routes.
@@ -85,6 +93,8 @@ func New(opts Options) *Server {
 		mux:            http.NewServeMux(),
 		vaultMux:       http.NewServeMux(),
 		auditor:        opts.Audit,
+		auditStore:     opts.AuditStore,
+		review:         opts.Review,
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)
