@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -126,15 +127,29 @@ func followChanges(ctx context.Context, st backend, logger *slog.Logger) (*store
 }
 
 // accessAudit records the access service's own events in the audit trail:
-// who changed which principal's access, to which role and where, and why
-// (an activation's justification). They complement the request's event,
-// which names only the route's action, and are stored before the change is
-// acknowledged.
+// which principal an access change was for, with which role, and why (an
+// activation's justification). When the change serves a request, this
+// detail joins the request's one event (audit.Annotate); otherwise (dev
+// mode's and admin bootstrap's grants) it is an event of its own, stored
+// before the change is acknowledged.
 func accessAudit(trail *audit.Writer, logger *slog.Logger) func(ctx context.Context, e access.Event) {
 	return func(ctx context.Context, e access.Event) {
-		detail := fmt.Sprintf("principal %s, role %s", e.PrincipalID, e.RoleID)
+		var parts []string
+		if e.PrincipalID != "" {
+			parts = append(parts, "principal "+e.PrincipalID)
+		}
+		if e.RoleID != "" {
+			parts = append(parts, "role "+e.RoleID)
+		}
 		if e.Reason != "" {
-			detail += fmt.Sprintf("; justification %q", e.Reason)
+			parts = append(parts, fmt.Sprintf("justification %q", e.Reason))
+		}
+		detail := e.Operation
+		if len(parts) > 0 {
+			detail += ": " + strings.Join(parts, ", ")
+		}
+		if audit.Annotate(ctx, e.Scope, detail) {
+			return
 		}
 		ev := audit.Event{
 			Operation: "Latchkey.Authorization/" + e.Operation, PrincipalID: e.CallerID, Scope: e.Scope,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/errs"
 )
 
@@ -39,7 +40,9 @@ func (s *Server) wrap(rt route) http.Handler {
 		id := newRequestID()
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		if auditing {
-			ctx = context.WithValue(ctx, auditNoteKey, &auditNote{})
+			note := &auditNote{}
+			ctx, note.domain = audit.WithNote(ctx)
+			ctx = context.WithValue(ctx, auditNoteKey, note)
 		}
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
