@@ -141,7 +141,7 @@ func CheckScope(scope string) (string, error) {
 	}
 	s, err := access.ParseScope(scope)
 	if err != nil {
-		return "", fmt.Errorf("scope: %s", errs.Message(err))
+		return "", errors.New(errs.Message(err)) // it names the scope: scope "hubs/h" must start with '/', ...
 	}
 	return s, nil
 }
