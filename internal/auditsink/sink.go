@@ -150,10 +150,11 @@ func CheckScope(scope string) (string, error) {
 // that delivers to the destination that open makes; batch and flush are the
 // destination's defaults. Options are checked before open runs.
 func newSink(kind string, o Options, batch int, flush time.Duration, open func() (destination, error)) (*Sink, error) {
+	if err := CheckName(o.Name); err != nil {
+		return nil, err
+	}
 	scope, err := CheckScope(o.Scope)
 	switch {
-	case CheckName(o.Name) != nil:
-		return nil, CheckName(o.Name)
 	case err != nil:
 		return nil, fmt.Errorf("audit sink %s: %w", o.Name, err)
 	case o.QueueSize < 0, o.BatchSize < 0:
@@ -197,11 +198,12 @@ func (s *Sink) Scope() string { return s.scope }
 func (s *Sink) Offer(batch []audit.Entry) {
 	var queued, dropped uint64
 	s.mu.RLock()
+	closed := s.closed
 	for i := range batch {
 		if !within(batch[i].Scope, s.scope) {
 			continue
 		}
-		if s.closed {
+		if closed {
 			dropped++
 			continue
 		}
@@ -214,7 +216,10 @@ func (s *Sink) Offer(batch []audit.Entry) {
 	}
 	s.mu.RUnlock()
 	s.stats.queued.Add(queued)
-	if dropped > 0 {
+	switch {
+	case dropped > 0 && closed: // counted, not alerted: Close reports how shutdown went
+		s.stats.dropped.Add(dropped)
+	case dropped > 0:
 		s.drop(dropped)
 	}
 }
