@@ -84,7 +84,13 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		return err
 	}
 	defer st.Close()
-	a, stop, err := startServices(ctx, c, logger, keys, st)
+	sinks, err := openAuditSinks(c.Audit, logger, e.stdout, e.getenv)
+	if err != nil {
+		return err
+	}
+	sinks.start()
+	defer sinks.stop(c.ShutdownTimeout) // after stop: the audit writer's final drain goes to the sinks
+	a, stop, err := startServices(ctx, c, logger, keys, st, sinks.offered())
 	if err != nil {
 		return err
 	}
@@ -92,6 +98,7 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sinks.register(reg)
 	api := httpapi.New(httpapi.Options{
 		Logger: logger, Registry: reg, Ready: st.Ping, Identity: a.identity, Access: a.access,
 		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {

@@ -37,7 +37,9 @@ type app struct {
 // startServices migrates the store, initialises the installation and starts
 // the domain services with their background loops. stop ends the loops and
 // waits for them.
-func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *seal.Keyring, st backend) (*app, func(), error) {
+// sinks receive the audit trail as it is stored; the caller runs and closes
+// them, after stop.
+func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *seal.Keyring, st backend, sinks []audit.Sink) (*app, func(), error) {
 	applied, err := st.Migrate(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("migrate the database: %w", err)
@@ -64,7 +66,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger})
+	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger, Sinks: sinks})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,6 +82,11 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
+	keep, err := c.Audit.keep()
+	if err != nil {
+		return nil, nil, err
+	}
+	retention := audit.Retention{Store: st, Keep: keep, Logger: logger}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	runFeed := func(ctx context.Context) error {
 		feed.Run(ctx, 5*time.Second, func(err error) {
@@ -90,6 +97,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	// The audit writer drains its queue when its context ends: stop runs
 	// after the HTTP server has stopped, so no request is still recording.
 	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, trail.Run}
+	loops = append(loops, retention.Run) // prunes the audit trail hourly
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
 		go func() { _ = run(runCtx); done <- struct{}{} }()

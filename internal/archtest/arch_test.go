@@ -32,7 +32,7 @@ var base = []string{"internal/errs", "internal/seal", "internal/store"}
 var backends = []string{"internal/store/sqlstore", "internal/store/sqlite", "internal/store/postgres"}
 
 // adapters speak a transport; domains must not import them.
-var adapters = []string{"internal/httpapi", "internal/portal", "internal/gateway", "internal/devmode", "internal/msi"}
+var adapters = []string{"internal/httpapi", "internal/portal", "internal/gateway", "internal/devmode", "internal/msi", "internal/auditsink"}
 
 // stdlibOnly packages import nothing from outside the standard library but the
 // internal packages allowed them: they are the bottom of the graph.

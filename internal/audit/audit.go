@@ -1,8 +1,10 @@
 // Package audit owns Latchkey's audit trail: the Event that records an
 // operation, allowed or denied; the hash chain that makes the stored trail
 // tamper-evident (chain.go); the Writer that appends events to the store in
-// group-committed batches (writer.go); Verify, which walks the chain and
-// names the first event that breaks it (verify.go); and Query (query.go).
+// group-committed batches (writer.go) and hands each stored batch to its
+// sinks (sink.go); Verify, which walks the chain and names the first event
+// that breaks it (verify.go); Query (query.go); and Retention, which prunes
+// the oldest events (retention.go).
 //
 // An Event never holds a secret value. Its fields are ids, names, an
 // address, an operation, a scope, a result, a status and a caller-safe
