@@ -109,6 +109,9 @@ func checkAuditBatch(b store.AuditBatch, events []store.AuditEvent) error {
 		if e.Time.IsZero() {
 			return fmt.Errorf("event %d has no time", e.Seq)
 		}
+		if e.Time.After(b.Committed) {
+			return fmt.Errorf("event %d has a time after its batch's commit time; listings by time find events through their batches", e.Seq)
+		}
 	}
 	return nil
 }
@@ -278,7 +281,12 @@ func auditConditions(f store.AuditFilter) conditions {
 	}
 	c.equal("result", f.Result)
 	if !f.Since.IsZero() {
-		c.add("at >= $%d", ceilMicros(f.Since))
+		// Events have no index by time. Every event of a batch is at or before
+		// its commit time, so none at or after Since lies before the first
+		// batch committed since then (audit_batches_committed finds it).
+		since := ceilMicros(f.Since)
+		c.add("at >= $%d", since)
+		c.add("seq >= COALESCE((SELECT MIN(first_seq) FROM audit_batches WHERE committed >= $%d), 9223372036854775807)", since)
 	}
 	if !f.Until.IsZero() {
 		c.add("at < $%d", ceilMicros(f.Until))
