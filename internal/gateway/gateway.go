@@ -80,7 +80,15 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxCallDuration bounds how long the answer to one call may take to
+	// write, streams included, replacing the server's WriteTimeout for
+	// gateway calls; 0 means DefaultMaxCallDuration.
+	MaxCallDuration time.Duration
 }
+
+// DefaultMaxCallDuration bounds a call when Options.MaxCallDuration is 0:
+// long enough for a reasoning model's longest answers.
+const DefaultMaxCallDuration = 30 * time.Minute
 
 // Gateway forwards calls to upstreams, meters them and enforces limits. It is
 // safe for concurrent use.
@@ -88,6 +96,7 @@ type Gateway struct {
 	log     *slog.Logger
 	now     func() time.Time
 	maxBody int64
+	maxCall time.Duration
 	proxy   *httputil.ReverseProxy
 	meter   *meter
 	metrics *metrics // nil without a Registerer
@@ -99,6 +108,7 @@ func New(opts Options) *Gateway {
 		log:     opts.Logger,
 		now:     opts.Now,
 		maxBody: opts.MaxBodyBytes,
+		maxCall: opts.MaxCallDuration,
 		meter:   newMeter(),
 	}
 	if g.log == nil {
@@ -109,6 +119,9 @@ func New(opts Options) *Gateway {
 	}
 	if g.maxBody <= 0 {
 		g.maxBody = DefaultMaxBodyBytes
+	}
+	if g.maxCall <= 0 {
+		g.maxCall = DefaultMaxCallDuration
 	}
 	if opts.Registerer != nil {
 		g.metrics = newMetrics(opts.Registerer)
@@ -240,6 +253,16 @@ func (g *Gateway) forward(op string, w http.ResponseWriter, r *http.Request, cl 
 		e.RetryAfter = over.retryAfter
 		return e
 	}
+	// The upstream may answer, and stream, before it has read the whole
+	// body. An HTTP/1 server drains and closes the request body when the
+	// response starts unless it is full duplex, which would cut the body
+	// (and the answer with it) short; golang/go#40747. HTTP/2 always is.
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex()
+	// The server's WriteTimeout suits API calls, not a model's stream: give
+	// the answer maxCall from now. A socket deadline is wall-clock time, not
+	// the limits' clock. Writers that cannot (tests' recorders) need not.
+	_ = rc.SetWriteDeadline(time.Now().Add(g.maxCall))
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, cl)))
 	return cl.err
 }
@@ -288,13 +311,9 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	}
 	h.Del("Set-Cookie")
 	g.metrics.response(res.StatusCode)
-	res.Body = newMeteredBody(res.Body, h.Get("Content-Type"), func(u tokenUsage) {
-		if u.prompt == 0 && u.completion == 0 {
-			return
-		}
-		cl.caller.charge(g.now(), u)
-		g.metrics.tokens(u)
-	})
+	if scan := scannerFor(h.Get("Content-Type")); scan != nil {
+		res.Body = &meteredBody{rc: res.Body, scan: scan, cl: cl}
+	}
 	if res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden {
 		// The upstream refused Latchkey's credential, or the account's: the
 		// caller cannot fix that, an operator can.
@@ -302,6 +321,12 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 			"request_id", cl.requestID, "upstream_host", cl.up.BaseURL.Host)
 	}
 	return nil
+}
+
+// charge counts the tokens an answer reported against the call's caller.
+func (cl *call) charge(u tokenUsage) {
+	cl.caller.charge(cl.g.now(), u)
+	cl.g.metrics.tokens(u)
 }
 
 // proxyError records why the upstream could not be called; no response has

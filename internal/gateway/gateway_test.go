@@ -2,11 +2,17 @@ package gateway
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/internal/errs"
 )
@@ -241,5 +247,87 @@ func TestMissingCaller(t *testing.T) {
 	}
 	if n := len(h.up.seen()); n != 0 {
 		t.Errorf("the upstream received %d calls, want 0", n)
+	}
+}
+
+// TestFullDuplex: an upstream may answer, and stream, before it has read the
+// whole request body (golang/go#40747: net/http's HTTP/1 server drains and
+// closes a request body once the response starts, unless full duplex is on).
+// Here the upstream sends its first event after reading 1 KiB of a 1 MiB
+// body, then reads the rest; it must get all of it, and the caller the whole
+// stream.
+func TestFullDuplex(t *testing.T) {
+	const size = 1 << 20
+	var got atomic.Int64
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var head [1024]byte
+		if _, err := io.ReadFull(r.Body, head[:]); err != nil {
+			t.Errorf("upstream: read the first KiB: %v", err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"n\":1}\n\n")
+		_ = http.NewResponseController(w).Flush()
+		n, err := io.Copy(io.Discard, r.Body)
+		got.Store(int64(len(head)) + n)
+		if err != nil {
+			t.Errorf("upstream: read the rest of the body: %v", err)
+		}
+		fmt.Fprintf(w, "data: {\"usage\":{\"prompt_tokens\":%d}}\n\n", got.Load())
+	}))
+	up.EnableHTTP2 = false
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(up.Certificate())
+	base, _ := url.Parse(up.URL + "/v1")
+	transport := NewTransport(&tls.Config{RootCAs: roots})
+	t.Cleanup(transport.CloseIdleConnections)
+	g := New(Options{Transport: transport})
+	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := g.ServeOpenAI(w, r, Upstream{BaseURL: base}, Caller{Account: "acct", Key: "key1"}, Limits{}, "/chat/completions"); err != nil {
+			writeTestError(w, err)
+		}
+	}))
+	front.StartTLS()
+	t.Cleanup(front.Close)
+
+	req, err := http.NewRequestWithContext(callContext(t), http.MethodPost, front.URL, strings.NewReader(strings.Repeat("x", size)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read the stream: %v (got %q)", err, body)
+	}
+	if got.Load() != size || !strings.Contains(string(body), fmt.Sprintf(`"prompt_tokens":%d`, size)) {
+		t.Errorf("the upstream read %d of %d bytes; the caller got %q", got.Load(), size, body)
+	}
+	if u := g.Usage("acct"); u.PromptTokens != size {
+		t.Errorf("metered %d prompt tokens, want %d", u.PromptTokens, size)
+	}
+}
+
+// TestStreamOutlivesWriteTimeout: a stream may last longer than the server's
+// WriteTimeout (latchkey serve sets 2 minutes; here 100 ms): the gateway
+// gives its answer MaxCallDuration instead.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	h := newHarness(t, harnessConfig{})
+	h.front.Config.WriteTimeout = 100 * time.Millisecond
+	h.up.release = make(chan struct{})
+	go func() {
+		<-h.up.firstChunkSent
+		time.Sleep(300 * time.Millisecond) // past the server's WriteTimeout
+		close(h.up.release)
+	}()
+	resp, body := h.post(h.openAIURL("acct", "/chat/completions"), `{"model":"gpt-4o","stream":true}`, asKey1)
+	mustStatus(t, resp, body, http.StatusOK)
+	if !strings.Contains(body, `"content":"lo"`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+		t.Errorf("the stream was cut: %q", body)
 	}
 }

@@ -101,6 +101,16 @@ func (s *jsonUsage) write(p []byte) {
 			i = s.stringBytes(p, i)
 			continue
 		}
+		if !s.capturing && s.depth > 1 && !s.respObj {
+			// Deep inside an untracked value (choices, embeddings): only
+			// strings and nesting matter, so skip to the next of those.
+			for i < len(p) && !structural[p[i]] {
+				i++
+			}
+			if i == len(p) {
+				return
+			}
+		}
 		c := p[i]
 		if s.capturing && s.capKind == 'l' {
 			switch c {
@@ -168,7 +178,10 @@ func (s *jsonUsage) stringBytes(p []byte, i int) int {
 			s.stringByte(p[i])
 			continue
 		}
-		j := bytes.IndexAny(p[i:], "\"\\")
+		j := bytes.IndexByte(p[i:], '"')
+		if k := bytes.IndexByte(p[i:], '\\'); k >= 0 && (j < 0 || k < j) {
+			j = k
+		}
 		if j < 0 {
 			s.stringRun(p[i:])
 			return len(p) - 1
@@ -188,7 +201,10 @@ func (s *jsonUsage) stringBytes(p []byte, i int) int {
 	return len(p) - 1
 }
 
-func (s *jsonUsage) stringByte(c byte) { s.stringRun([]byte{c}) }
+func (s *jsonUsage) stringByte(c byte) {
+	b := [1]byte{c}
+	s.stringRun(b[:])
+}
 
 // stringRun records string content for a key or a capture.
 func (s *jsonUsage) stringRun(b []byte) {
@@ -341,38 +357,41 @@ func (s *jsonUsage) result() (tokenUsage, bool) {
 	return tokenUsage{}, false
 }
 
+// structural marks the bytes that open or close a string or a container.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
 // usageFields are the token counts of a usage object: chat completions,
 // completions and embeddings name them prompt_ and completion_tokens, the
-// Responses API input_ and output_tokens.
+// Responses API input_ and output_tokens. An answer has one pair or the other.
 type usageFields struct {
-	PromptTokens     *int64 `json:"prompt_tokens"`
-	CompletionTokens *int64 `json:"completion_tokens"`
-	InputTokens      *int64 `json:"input_tokens"`
-	OutputTokens     *int64 `json:"output_tokens"`
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+	InputTokens      int64 `json:"input_tokens"`
+	OutputTokens     int64 `json:"output_tokens"`
 }
 
 // maxTokens bounds one answer's counts, so a wild upstream cannot wrap a counter.
 const maxTokens = 1 << 40
 
+// decodeUsage decodes a usage value; it reports false when the value is not
+// an object of counts or counts nothing.
 func decodeUsage(raw []byte) (tokenUsage, bool) {
+	if string(raw) == "null" { // every chunk of a stream but the last says so
+		return tokenUsage{}, false
+	}
 	var f usageFields
 	if json.Unmarshal(raw, &f) != nil {
 		return tokenUsage{}, false
 	}
-	pick := func(a, b *int64) (int64, bool) {
-		switch {
-		case a != nil:
-			return min(max(*a, 0), maxTokens), true
-		case b != nil:
-			return min(max(*b, 0), maxTokens), true
-		}
-		return 0, false
+	clamp := func(n int64) int64 { return min(max(n, 0), maxTokens) }
+	u := tokenUsage{prompt: clamp(f.PromptTokens), completion: clamp(f.CompletionTokens)}
+	if u.prompt == 0 {
+		u.prompt = clamp(f.InputTokens)
 	}
-	var u tokenUsage
-	var okP, okC bool
-	u.prompt, okP = pick(f.PromptTokens, f.InputTokens)
-	u.completion, okC = pick(f.CompletionTokens, f.OutputTokens)
-	return u, okP || okC
+	if u.completion == 0 {
+		u.completion = clamp(f.OutputTokens)
+	}
+	return u, u.prompt != 0 || u.completion != 0
 }
 
 // sseUsage finds the usage in a server-sent event stream: each event's data
@@ -436,20 +455,35 @@ func (s *sseUsage) write(p []byte) {
 					continue
 				}
 			}
-			j := bytes.IndexAny(p[i:], "\r\n")
+			j := indexEOL(p[i:])
 			if j < 0 {
 				j = len(p) - i
 			}
 			s.ev.write(p[i : i+j])
 			i += j - 1
 		case skipLine:
-			j := bytes.IndexAny(p[i:], "\r\n")
+			j := indexEOL(p[i:])
 			if j < 0 {
 				return
 			}
 			i += j - 1
 		}
 	}
+}
+
+// indexEOL returns the index of the first \r or \n in p, or -1.
+func indexEOL(p []byte) int {
+	j := bytes.IndexByte(p, '\n')
+	if j < 0 {
+		j = len(p)
+	}
+	if k := bytes.IndexByte(p[:j], '\r'); k >= 0 {
+		return k
+	}
+	if j == len(p) {
+		return -1
+	}
+	return j
 }
 
 // startValue handles the colon after a field name.
@@ -490,6 +524,13 @@ func (s *sseUsage) dispatch() {
 	}
 	s.ev.reset()
 	s.hasData = false
+}
+
+// reset makes s ready for a new stream, keeping its buffers.
+func (s *sseUsage) reset() {
+	ev := s.ev
+	ev.reset()
+	*s = sseUsage{ev: ev}
 }
 
 // result ends the stream and returns the last usage reported.
