@@ -317,8 +317,7 @@ func TestFullDuplex(t *testing.T) {
 // WriteTimeout (latchkey serve sets 2 minutes; here 100 ms): the gateway
 // gives its answer MaxCallDuration instead.
 func TestStreamOutlivesWriteTimeout(t *testing.T) {
-	h := newHarness(t, harnessConfig{})
-	h.front.Config.WriteTimeout = 100 * time.Millisecond
+	h := newHarness(t, harnessConfig{writeTimeout: 100 * time.Millisecond})
 	h.up.release = make(chan struct{})
 	go func() {
 		<-h.up.firstChunkSent

@@ -63,6 +63,8 @@ type harnessConfig struct {
 	deployments map[string]string
 	maxBody     int64
 	inject      func(http.Header) // nil: Authorization: Bearer upstreamKey
+	// writeTimeout is the front server's WriteTimeout (0: none).
+	writeTimeout time.Duration
 }
 
 type harness struct {
@@ -112,6 +114,7 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	mux.HandleFunc("/accounts/{account}/v1/{rest...}", h.handle(h.g.ServeOpenAI))
 	mux.HandleFunc("/accounts/{account}/openai/{rest...}", h.handle(h.g.ServeAzureOpenAI))
 	h.front = httptest.NewUnstartedServer(mux)
+	h.front.Config.WriteTimeout = cfg.writeTimeout
 	h.front.StartTLS()
 	t.Cleanup(h.front.Close)
 	return h
