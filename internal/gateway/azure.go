@@ -56,11 +56,10 @@ func ensureSlash(p string) string {
 	return "/" + p
 }
 
-// rewriteModel reads a JSON object of at most limit bytes from body and
-// returns it with its "model" member set to model, every other member kept
-// as sent. A duplicated "model" is replaced by the one model. It returns an
-// Invalid error naming what is wrong with a body that is not a JSON object.
-func rewriteModel(op string, body io.Reader, limit int64, model string) ([]byte, error) {
+// readBody reads a request body of at most limit bytes (body is a
+// MaxBytesReader of that limit). It returns Invalid when the body is larger
+// or cannot be read.
+func readBody(op string, body io.Reader, limit int64) ([]byte, error) {
 	raw, err := io.ReadAll(body)
 	var tooBig *http.MaxBytesError
 	switch {
@@ -68,6 +67,18 @@ func rewriteModel(op string, body io.Reader, limit int64, model string) ([]byte,
 		return nil, errs.Invalidf(op, "body", "the request body is larger than %d bytes: send a smaller one", limit)
 	case err != nil:
 		return nil, errs.E(errs.Invalid, op, "the request body could not be read", err)
+	}
+	return raw, nil
+}
+
+// rewriteModel reads a JSON object of at most limit bytes from body and
+// returns it with its "model" member set to model, every other member kept
+// as sent. A duplicated "model" is replaced by the one model. It returns an
+// Invalid error naming what is wrong with a body that is not a JSON object.
+func rewriteModel(op string, body io.Reader, limit int64, model string) ([]byte, error) {
+	raw, err := readBody(op, body, limit)
+	if err != nil {
+		return nil, err
 	}
 	return setModel(op, raw, model)
 }

@@ -167,11 +167,16 @@ const (
 // call is what the proxy's hooks need to know about one forwarded request. It
 // travels in the request's context.
 type call struct {
-	g       *Gateway
-	up      *Upstream
-	path    string // the upstream path: BaseURL's path + the mapped rest
-	query   string // the upstream query, already encoded
-	body    []byte // the rewritten body, or nil to forward the caller's
+	g     *Gateway
+	up    *Upstream
+	path  string // the upstream path: BaseURL's path + the mapped rest
+	query string // the upstream query, already encoded
+	// body is the request body, read whole before the call is forwarded:
+	// so the transport may send it again on a fresh connection when a
+	// kept-alive one turns out dead, and no read of the caller's body can
+	// race with the answer (net/http's HTTP/1 server closes a request body
+	// once the response starts; golang/go#40747).
+	body    []byte
 	op      string // the Serve method, for errors
 	account string
 	// requestID is Latchkey's id of the request, for logs.
@@ -193,9 +198,12 @@ func (g *Gateway) ServeOpenAI(w http.ResponseWriter, r *http.Request, up Upstrea
 	if err != nil {
 		return err
 	}
-	cl := &call{g: g, up: &up, query: r.URL.RawQuery}
+	body, err := readBody(op, http.MaxBytesReader(w, r.Body, g.maxBody), g.maxBody)
+	if err != nil {
+		return err
+	}
+	cl := &call{g: g, up: &up, body: body, query: r.URL.RawQuery}
 	cl.path = joinPath(up.BaseURL, rest)
-	r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 	return g.forward(op, w, r, cl, c, lim)
 }
 
@@ -253,12 +261,7 @@ func (g *Gateway) forward(op string, w http.ResponseWriter, r *http.Request, cl 
 		e.RetryAfter = over.retryAfter
 		return e
 	}
-	// The upstream may answer, and stream, before it has read the whole
-	// body. An HTTP/1 server drains and closes the request body when the
-	// response starts unless it is full duplex, which would cut the body
-	// (and the answer with it) short; golang/go#40747. HTTP/2 always is.
 	rc := http.NewResponseController(w)
-	_ = rc.EnableFullDuplex()
 	// The server's WriteTimeout suits API calls, not a model's stream: give
 	// the answer maxCall from now. A socket deadline is wall-clock time, not
 	// the limits' clock. Writers that cannot (tests' recorders) need not.
@@ -282,13 +285,14 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	// Let the transport ask for gzip and decompress it, so the usage scanner
 	// reads plain JSON; the answer to the caller is not compressed.
 	out.Header.Del("Accept-Encoding")
-	if cl.body != nil {
-		body := cl.body
+	out.Header.Del("Content-Length")
+	out.Header.Del("Transfer-Encoding")
+	if body := cl.body; len(body) == 0 {
+		out.Body, out.ContentLength, out.GetBody = nil, 0, nil
+	} else {
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		out.Header.Del("Content-Length")
-		out.Header.Del("Transfer-Encoding")
 	}
 	if cl.up.Inject != nil {
 		cl.up.Inject(out.Header)
@@ -334,10 +338,7 @@ func (cl *call) charge(u tokenUsage) {
 func (g *Gateway) proxyError(_ http.ResponseWriter, r *http.Request, err error) {
 	cl := r.Context().Value(callKey{}).(*call)
 	g.metrics.upstreamError()
-	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
-		cl.err = errs.Invalidf(cl.op, "body", "the request body is larger than %d bytes: send a smaller one", tooBig.Limit)
 	case r.Context().Err() != nil:
 		cl.err = errs.E(errs.Unavailable, cl.op, "the request was cancelled before the upstream answered", err)
 	default:

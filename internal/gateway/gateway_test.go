@@ -250,13 +250,13 @@ func TestMissingCaller(t *testing.T) {
 	}
 }
 
-// TestFullDuplex: an upstream may answer, and stream, before it has read the
-// whole request body (golang/go#40747: net/http's HTTP/1 server drains and
-// closes a request body once the response starts, unless full duplex is on).
-// Here the upstream sends its first event after reading 1 KiB of a 1 MiB
-// body, then reads the rest; it must get all of it, and the caller the whole
-// stream.
-func TestFullDuplex(t *testing.T) {
+// TestUpstreamAnswersBeforeReadingBody: an upstream may answer, and stream,
+// before it has read the whole request body (net/http's HTTP/1 server
+// closes a request body once the response starts, golang/go#40747, so a
+// proxy that still reads the caller's body then cuts it short). Here the
+// upstream sends its first event after reading 1 KiB of a 1 MiB body, then
+// reads the rest; it must get all of it, and the caller the whole stream.
+func TestUpstreamAnswersBeforeReadingBody(t *testing.T) {
 	const size = 1 << 20
 	var got atomic.Int64
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
