@@ -285,6 +285,8 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	// Let the transport ask for gzip and decompress it, so the usage scanner
 	// reads plain JSON; the answer to the caller is not compressed.
 	out.Header.Del("Accept-Encoding")
+	// The body is at hand: no need to wait for a 100 Continue.
+	out.Header.Del("Expect")
 	out.Header.Del("Content-Length")
 	out.Header.Del("Transfer-Encoding")
 	if body := cl.body; len(body) == 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -284,7 +285,10 @@ func TestUpstreamAnswersBeforeReadingBody(t *testing.T) {
 	transport := NewTransport(&tls.Config{RootCAs: roots})
 	t.Cleanup(transport.CloseIdleConnections)
 	g := New(Options{Transport: transport})
+	var inflight sync.WaitGroup // see harness.inflight
 	front := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Done()
 		if err := g.ServeOpenAI(w, r, Upstream{BaseURL: base}, Caller{Account: "acct", Key: "key1"}, Limits{}, "/chat/completions"); err != nil {
 			writeTestError(w, err)
 		}
@@ -308,6 +312,7 @@ func TestUpstreamAnswersBeforeReadingBody(t *testing.T) {
 	if got.Load() != size || !strings.Contains(string(body), fmt.Sprintf(`"prompt_tokens":%d`, size)) {
 		t.Errorf("the upstream read %d of %d bytes; the caller got %q", got.Load(), size, body)
 	}
+	inflight.Wait()
 	if u := g.Usage("acct"); u.PromptTokens != size {
 		t.Errorf("metered %d prompt tokens, want %d", u.PromptTokens, size)
 	}

@@ -40,7 +40,7 @@ const (
 
 var callerKeys = map[string]string{callerSecret1: "key1", callerSecret2: "key2"}
 
-// callerSecretsOf lists every credential a test caller may send, for the
+// allCallerSecrets lists every credential a test caller may send, for the
 // upstream to watch for.
 var allCallerSecrets = []string{callerSecret1, callerSecret2, entraTokenPrefix}
 
@@ -78,6 +78,12 @@ type harness struct {
 	// upstream is what the front hands the gateway.
 	upstream Upstream
 	ids      atomic.Int64
+
+	// inflight counts the calls the front is serving. A caller may have read
+	// a whole answer before the gateway has closed the upstream's body, which
+	// is when it charges the usage: tests wait for it (settle) before
+	// reading usage or making a call that limits depend on.
+	inflight sync.WaitGroup
 
 	mu      sync.Mutex // guards lastErr
 	lastErr error
@@ -124,6 +130,8 @@ type serveFunc func(http.ResponseWriter, *http.Request, Upstream, Caller, Limits
 
 func (h *harness) handle(serve serveFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		h.inflight.Add(1)
+		defer h.inflight.Done()
 		id := "lk-" + strconv.FormatInt(h.ids.Add(1), 10)
 		w.Header().Set("X-Request-Id", id)
 		c, ok := authenticate(r)
@@ -142,7 +150,17 @@ func (h *harness) handle(serve serveFunc) http.HandlerFunc {
 	}
 }
 
+// settle waits until the front has finished serving every call.
+func (h *harness) settle() { h.inflight.Wait() }
+
+// usage is the gateway's usage of account once every call has finished.
+func (h *harness) usage(account string) AccountUsage {
+	h.settle()
+	return h.g.Usage(account)
+}
+
 func (h *harness) err() error {
+	h.settle()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.lastErr
@@ -214,6 +232,7 @@ func (h *harness) post(url, body string, header map[string]string) (*http.Respon
 	if err != nil {
 		h.t.Fatalf("POST %s: read body: %v", url, err)
 	}
+	h.settle()
 	return resp, string(b)
 }
 

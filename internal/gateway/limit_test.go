@@ -65,7 +65,7 @@ func TestRequestsPerMinute(t *testing.T) {
 	if got := testutil.ToFloat64(h.g.metrics.throttledCount.WithLabelValues("requests")); got != 2 {
 		t.Errorf("throttled{limit=requests} = %v, want 2", got)
 	}
-	if u := h.g.Usage("acct"); u.Requests != 5 {
+	if u := h.usage("acct"); u.Requests != 5 {
 		t.Errorf("Usage counted %d requests, want the 5 admitted", u.Requests)
 	}
 }

@@ -62,7 +62,7 @@ func TestOpenAIClientChat(t *testing.T) {
 			if got.Path != "/v1/chat/completions" || got.Model != "gpt-4o" {
 				t.Errorf("upstream got %s model %q", got.Path, got.Model)
 			}
-			u := h.g.Usage("acct")
+			u := h.usage("acct")
 			if u.Requests != 1 || u.PromptTokens != fakePromptTokens || u.CompletionTokens != fakeCompletionTokens {
 				t.Errorf("Usage = %+v, want 1 request, %d+%d tokens", u, fakePromptTokens, fakeCompletionTokens)
 			}
@@ -106,7 +106,7 @@ func TestOpenAIClientStreaming(t *testing.T) {
 			if acc.Usage.PromptTokens != fakePromptTokens || acc.Usage.CompletionTokens != fakeCompletionTokens {
 				t.Errorf("streamed usage %+v", acc.Usage)
 			}
-			u := h.g.Usage("acct")
+			u := h.usage("acct")
 			if len(u.Callers) != 1 || u.Callers[0].Key != "key2" || u.Callers[0].PromptTokens != fakePromptTokens ||
 				u.Callers[0].CompletionTokens != fakeCompletionTokens || u.Callers[0].Requests != 1 {
 				t.Errorf("Usage = %+v, want key2 with 1 request and the stream's usage", u)
@@ -163,7 +163,7 @@ func TestAzureClient(t *testing.T) {
 		t.Errorf("embeddings: %d vectors, upstream path %s", len(emb.Data), h.up.last().Path)
 	}
 
-	u := h.g.Usage("acct")
+	u := h.usage("acct")
 	wantPrompt := int64(2*fakePromptTokens + fakeEmbeddingTokens)
 	if u.Requests != 3 || u.PromptTokens != wantPrompt || u.CompletionTokens != 2*fakeCompletionTokens {
 		t.Errorf("Usage = %+v, want 3 requests, %d prompt and %d completion tokens", u, wantPrompt, 2*fakeCompletionTokens)

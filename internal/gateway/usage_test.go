@@ -39,15 +39,15 @@ func TestUsage(t *testing.T) {
 			{Key: principal, Requests: 2, PromptTokens: 7, CompletionTokens: 5, LastUsed: t0.Add(3 * time.Second)},
 		},
 	}
-	if diff := cmp.Diff(want, h.g.Usage("a")); diff != "" {
+	if diff := cmp.Diff(want, h.usage("a")); diff != "" {
 		t.Errorf("Usage(a) (-want +got):\n%s", diff)
 	}
 	wantB := AccountUsage{Account: "b", Requests: 1, PromptTokens: 7, CompletionTokens: 5,
 		Callers: []CallerUsage{{Key: "key1", Requests: 1, PromptTokens: 7, CompletionTokens: 5, LastUsed: t0.Add(4 * time.Second)}}}
-	if diff := cmp.Diff(wantB, h.g.Usage("b")); diff != "" {
+	if diff := cmp.Diff(wantB, h.usage("b")); diff != "" {
 		t.Errorf("Usage(b) (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(AccountUsage{Account: "none"}, h.g.Usage("none")); diff != "" {
+	if diff := cmp.Diff(AccountUsage{Account: "none"}, h.usage("none")); diff != "" {
 		t.Errorf("Usage(none) (-want +got):\n%s", diff)
 	}
 }
