@@ -8,6 +8,7 @@
 #
 #   bench/run-gateway.sh                         # 1 and 32 connections, 10 s each
 #   DURATION=5 CONNECTIONS="1 8 32" bench/run-gateway.sh
+#   UPSTREAM_HTTP1=1 bench/run-gateway.sh        # the runner keeps to HTTP/1.1 upstream
 #
 # The gateway measured: until latchkey serve mounts internal/gateway on its
 # account routes, a standalone gateway built from the package's test binary
@@ -35,6 +36,7 @@ UPSTREAM_KEY=${UPSTREAM_KEY:-sk-bench-upstream}
 GATEWAY_URL=${GATEWAY_URL:-}
 GATEWAY_KEY=${GATEWAY_KEY:-bench-caller-key}
 GATEWAY_PID=${GATEWAY_PID:-}
+UPSTREAM_HTTP1=${UPSTREAM_HTTP1:-}
 upstream_url="https://127.0.0.1:$UPSTREAM_PORT/v1/chat/completions"
 proxy_url=""
 paths="direct gateway"
@@ -55,7 +57,8 @@ if [[ -z $GATEWAY_URL ]]; then
 	"$work/bin/gateway.test" -test.run '^TestRunGateway$' -test.timeout 0 -gateway.data "$data" \
 		-gateway.addr "127.0.0.1:$GATEWAY_PORT" -gateway.proxy-addr "127.0.0.1:$PROXY_PORT" \
 		-gateway.upstream "https://127.0.0.1:$UPSTREAM_PORT/v1" \
-		-gateway.upstream-key "$UPSTREAM_KEY" -gateway.caller-key "$GATEWAY_KEY" 2>"$work/gateway.err" &
+		-gateway.upstream-key "$UPSTREAM_KEY" -gateway.caller-key "$GATEWAY_KEY" \
+		-gateway.upstream-http1="$([[ -n $UPSTREAM_HTTP1 ]] && echo true || echo false)" 2>"$work/gateway.err" &
 	pids+=($!)
 	GATEWAY_PID=$!
 	GATEWAY_URL="https://127.0.0.1:$GATEWAY_PORT/accounts/bench/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"

@@ -49,7 +49,18 @@ var (
 	runUpstream    = flag.String("gateway.upstream", "https://127.0.0.1:18445/v1", "the upstream's OpenAI base URL")
 	runUpstreamKey = flag.String("gateway.upstream-key", "sk-bench-upstream", "the key the gateway injects")
 	runCallerKey   = flag.String("gateway.caller-key", "bench-caller-key", "the key callers send in api-key")
+	runHTTP1       = flag.Bool("gateway.upstream-http1", false, "speak HTTP/1.1 to the upstream even when it offers HTTP/2")
 )
+
+// runTransport is the gateway's default transport, or with -gateway.upstream-http1
+// one that keeps to HTTP/1.1.
+func runTransport(roots *x509.CertPool) *http.Transport {
+	t := NewTransport(&tls.Config{RootCAs: roots})
+	if *runHTTP1 {
+		t.ForceAttemptHTTP2 = false
+	}
+	return t
+}
 
 func TestRunGateway(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -71,7 +82,7 @@ func TestRunGateway(t *testing.T) {
 		t.Fatalf("%s/ca.pem holds no certificate", *runData)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	g := New(Options{Logger: log, Transport: NewTransport(&tls.Config{RootCAs: roots})})
+	g := New(Options{Logger: log, Transport: runTransport(roots)})
 	key := *runUpstreamKey
 	up := Upstream{BaseURL: base, Inject: func(h http.Header) { h.Set("Authorization", "Bearer "+key) }}
 	limits := Limits{RequestsPerMinute: 1 << 30, TokensPerMinute: 1 << 40}
@@ -94,7 +105,7 @@ func TestRunGateway(t *testing.T) {
 	// completions with the upstream's key, and nothing else. It reads the
 	// body first, as the gateway does (see call.body).
 	bare := &httputil.ReverseProxy{
-		Transport:  NewTransport(&tls.Config{RootCAs: roots}),
+		Transport:  runTransport(roots),
 		BufferPool: &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
