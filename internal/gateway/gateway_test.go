@@ -90,12 +90,14 @@ func TestUpstreamErrorsPassThrough(t *testing.T) {
 		retryAfter string
 	}{
 		{"fail-400", 400, upstreamErrorBody("context_length_exceeded", "This model's maximum context length is 8192 tokens."), ""},
+		{"fail-401", 401, upstreamErrorBody("invalid_api_key", "Incorrect API key provided."), ""},
 		{"fail-500", 500, upstreamErrorBody("server_error", "The server had an error while processing your request."), ""},
 		{"fail-429", 429, upstreamErrorBody("rate_limit_exceeded", "Rate limit reached for requests."), "7"},
 	}
 	h := newHarness(t, harnessConfig{})
 	for _, tc := range cases {
 		t.Run(tc.model, func(t *testing.T) {
+			refusalsBefore := strings.Count(h.logs(), "the upstream refused the call")
 			resp, body := h.post(h.openAIURL("acct", "/chat/completions"), `{"model":"`+tc.model+`"}`,
 				map[string]string{"Api-Key": callerSecret1})
 			if resp.StatusCode != tc.status || body != tc.body {
@@ -119,6 +121,10 @@ func TestUpstreamErrorsPassThrough(t *testing.T) {
 			}
 			if err := h.err(); err != nil {
 				t.Errorf("Serve returned %v after the response started; want nil", err)
+			}
+			refusals := strings.Count(h.logs(), "the upstream refused the call")
+			if logged := refusals > refusalsBefore; logged != (tc.status == 401) {
+				t.Errorf("logged an upstream refusal: %v, want %v; log:\n%s", logged, tc.status == 401, h.logs())
 			}
 		})
 	}

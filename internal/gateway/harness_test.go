@@ -77,7 +77,9 @@ type harness struct {
 	cfg   harnessConfig
 	// upstream is what the front hands the gateway.
 	upstream Upstream
-	ids      atomic.Int64
+	// logs returns what the gateway logged so far.
+	logs func() string
+	ids  atomic.Int64
 
 	// inflight counts the calls the front is serving. A caller may have read
 	// a whole answer before the gateway has closed the upstream's body, which
@@ -113,8 +115,9 @@ func newHarness(t *testing.T, cfg harnessConfig) *harness {
 	}
 	transport := NewTransport(tlsConf)
 	t.Cleanup(transport.CloseIdleConnections)
-	h.g = New(Options{Now: h.clock.Now, Transport: transport, Registerer: h.reg, MaxBodyBytes: cfg.maxBody,
-		Logger: testLogger(t)})
+	var log *slog.Logger
+	log, h.logs = testLogger(t)
+	h.g = New(Options{Now: h.clock.Now, Transport: transport, Registerer: h.reg, MaxBodyBytes: cfg.maxBody, Logger: log})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/accounts/{account}/v1/{rest...}", h.handle(h.g.ServeOpenAI))
@@ -248,9 +251,14 @@ func (h *harness) chat(account string) {
 
 // testLogger returns a logger into a buffer that, when the test ends, must
 // hold no credential of a caller or of the upstream.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t *testing.T) (*slog.Logger, func() string) {
 	var mu sync.Mutex
 	var buf bytes.Buffer
+	logs := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.String()
+	}
 	t.Cleanup(func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -260,7 +268,7 @@ func testLogger(t *testing.T) *slog.Logger {
 			}
 		}
 	})
-	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})), logs
 }
 
 type lockedWriter struct {

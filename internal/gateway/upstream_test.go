@@ -159,6 +159,8 @@ func (u *fakeUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		writeUpstreamError(w, http.StatusBadRequest, "context_length_exceeded", "This model's maximum context length is 8192 tokens.")
 	case req.Model == "fail-500":
 		writeUpstreamError(w, http.StatusInternalServerError, "server_error", "The server had an error while processing your request.")
+	case req.Model == "fail-401": // as when the upstream's own key was revoked
+		writeUpstreamError(w, http.StatusUnauthorized, "invalid_api_key", "Incorrect API key provided.")
 	case req.Model == "fail-429":
 		w.Header().Set("Retry-After", "7")
 		writeUpstreamError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "Rate limit reached for requests.")
