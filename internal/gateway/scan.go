@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 )
 
-// This file finds the usage an upstream reports while its answer passes
-// through, without holding the answer: a JSON answer's top-level "usage"
-// member (chat completions, completions, embeddings; the Responses API's
-// "usage" with input_tokens and output_tokens), and in a server-sent event
-// stream the same member of each event's data, or the "usage" of its
-// "response" member (the Responses API's response.completed event).
+// This file and sse.go find the usage an upstream reports while its answer
+// passes through, without holding the answer: a JSON answer's top-level
+// "usage" member (chat completions, completions, embeddings; the Responses
+// API's "usage" with input_tokens and output_tokens), and in a server-sent
+// event stream (sse.go) the same member of each event's data, or the "usage"
+// of its "response" member (the Responses API's response.completed event).
 //
 // jsonUsage does not parse JSON: it follows strings and nesting, byte by
 // byte, only far enough to know where the usage value starts and ends, and
