@@ -9,7 +9,7 @@
 //	fakeupstream --data .latchkey --addr 127.0.0.1:18445 --key sk-bench-upstream
 //
 // POST .../chat/completions (and .../completions) answers a fixed chat
-// completion of 452 bytes with its usage; a body holding "stream":true gets a
+// completion of 448 bytes with its usage; a body holding "stream":true gets a
 // stream of server-sent events instead: 8 content chunks, the usage chunk and
 // [DONE], each flushed on its own (--pace spaces them). Every call must carry
 // the upstream's key (Authorization: Bearer KEY, or api-key: KEY), so a
