@@ -87,7 +87,8 @@ func canaryForms(secret string) []string {
 }
 
 func TestCanaryEverySurface(t *testing.T) {
-	e := newKVEnv(t, nil)
+	e := &kvEnv{env: newEnv(t, envOptions{editIdentity: unthrottled, logs: true, keyVault: true, auditSink: true})}
+	e.setUp()
 	rec := &canaryRecorder{next: e.hc.Transport}
 	hc := &http.Client{Transport: rec}
 	ctx := t.Context()
@@ -254,6 +255,13 @@ func TestCanaryEverySurface(t *testing.T) {
 	for _, ev := range events {
 		add(fmt.Sprintf("audit event %d", ev.Seq), fmt.Sprintf("%+v", ev))
 	}
+	if err := e.sink.Close(ctx); err != nil { // delivers what it holds
+		t.Fatal(err)
+	}
+	if n := strings.Count(e.sinkOut.String(), "\n"); n < len(events) {
+		t.Fatalf("the audit sink wrote %d lines for %d events", n, len(events))
+	}
+	add("the audit sink's JSON Lines", e.sinkOut.String())
 	got, body = send(ctx, http.MethodGet, e.authorityHost()+"metrics", "", "", "")
 	want("metrics", got, 200, body)
 	add("/metrics", body)

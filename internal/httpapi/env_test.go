@@ -23,6 +23,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/auditsink"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -63,6 +64,9 @@ type envOptions struct {
 	// auditDefaults runs the audit writer with its production defaults
 	// rather than the short batch delay that keeps tests quick.
 	auditDefaults bool
+	// auditSink copies the audit trail, as a sink does, as JSON Lines into
+	// env.sinkOut.
+	auditSink bool
 }
 
 // env is a real Latchkey server and what a test needs to reach into it.
@@ -82,9 +86,12 @@ type env struct {
 	vault  *vault.Service
 	trail  *audit.Writer
 	review *review.Service
-	path   string // the SQLite file
-	port   string
-	wire   *wireLog // what hc sent and received
+	// With envOptions.auditSink: the sink and what it wrote.
+	sink    *auditsink.Sink
+	sinkOut *lockedBuffer
+	path    string // the SQLite file
+	port    string
+	wire    *wireLog // what hc sent and received
 }
 
 // newEnv starts a server as opts say and stops it when the test ends.
@@ -119,7 +126,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		e.hc = e.ts.Client()
 		return e
 	}
-	e.startVaultServices(ctx, keys, log, now, opts.auditDefaults)
+	e.startVaultServices(ctx, keys, log, now, opts)
 	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain = e.access, e.vault, "localhost"
 	if !opts.noAudit {
 		srvOpts.Audit = e.trail
@@ -173,7 +180,7 @@ func (e *env) install(ctx context.Context) *seal.Keyring {
 
 // startVaultServices builds the access and vault services and the audit
 // writer, and runs each until the test ends.
-func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time, auditDefaults bool) {
+func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time, opts envOptions) {
 	e.t.Helper()
 	var err error
 	if e.access, err = access.New(ctx, access.Options{Store: e.db, Now: now, Logger: log}); err != nil {
@@ -186,8 +193,16 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 	}
 	runUntilCleanup(e.t, e.vault.Run)
 	auditOpts := audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}
-	if auditDefaults {
+	if opts.auditDefaults {
 		auditOpts.MaxDelay = 0
+	}
+	if opts.auditSink {
+		e.sinkOut = &lockedBuffer{}
+		if e.sink, err = auditsink.NewStream(auditsink.Options{Name: "test", Logger: log}, e.sinkOut); err != nil {
+			e.t.Fatal(err)
+		}
+		runUntilCleanup(e.t, e.sink.Run)
+		auditOpts.Sinks = []audit.Sink{e.sink}
 	}
 	if e.trail, err = audit.NewWriter(auditOpts); err != nil {
 		e.t.Fatal(err)

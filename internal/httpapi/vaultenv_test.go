@@ -54,13 +54,19 @@ type grant struct{ role, scope string }
 func newKVEnv(t *testing.T, clk *fakeClock) *kvEnv {
 	t.Helper()
 	e := &kvEnv{env: newEnv(t, envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true})}
+	e.setUp()
+	return e
+}
+
+// setUp makes the administrator, the hub "default" and its vaults.
+func (e *kvEnv) setUp() {
+	e.t.Helper()
 	e.admin = e.principal("admin", grant{"Owner", "/"}, grant{"Key Vault Administrator", "/"})
 	for _, scope := range []string{"/hubs/default", "/hubs/default/vaults/default", "/hubs/default/vaults/other"} {
 		if _, err := e.access.CreateResource(context.Background(), e.admin.ID, scope); err != nil {
-			t.Fatalf("CreateResource(%s) = %v", scope, err)
+			e.t.Fatalf("CreateResource(%s) = %v", scope, err)
 		}
 	}
-	return e
 }
 
 // vaultURL is the data-plane URL of vault name.
