@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
@@ -28,6 +29,7 @@ type app struct {
 	identity *identity.Service
 	access   *access.Service
 	vault    *vault.Service
+	accounts *account.Service
 	audit    *audit.Writer
 }
 
@@ -69,6 +71,11 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
+	accounts, err := account.New(ctx, account.Options{Store: st, Keys: keys, TenantID: inst.TenantID, Access: acc, Vault: vs, Identity: ids,
+		Logger: logger, Feed: feed, Sync: sync})
+	if err != nil {
+		return nil, nil, err
+	}
 	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger})
 	if err != nil {
 		return nil, nil, err
@@ -82,7 +89,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	}
 	// The audit writer drains its queue when its context ends: stop runs
 	// after the HTTP server has stopped, so no request is still recording.
-	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, trail.Run}
+	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, accounts.Run, trail.Run}
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
 		go func() { _ = run(runCtx); done <- struct{}{} }()
@@ -93,7 +100,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 			<-done
 		}
 	}
-	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail}, stop, nil
+	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, accounts: accounts, audit: trail}, stop, nil
 }
 
 // followChanges makes the process's one change-feed follower, which reports

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
@@ -51,7 +52,7 @@ type envOptions struct {
 	// logs keeps the server's log, at Debug, in env.logs; otherwise it is
 	// discarded.
 	logs bool
-	// keyVault adds the access, vault and audit services and serves the data
+	// keyVault adds the access, vault, account and audit services and serves the data
 	// plane on *.vault.localhost with a certificate of a test CA. The sandbox
 	// has no DNS for those hosts: env.hc dials every host at the server's
 	// 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
@@ -70,11 +71,12 @@ type env struct {
 	logs   *lockedBuffer // the server's log; nil unless envOptions.logs
 
 	// Set only with envOptions.keyVault.
-	access *access.Service
-	vault  *vault.Service
-	trail  *audit.Writer
-	port   string
-	wire   *wireLog // what hc sent and received
+	access   *access.Service
+	vault    *vault.Service
+	accounts *account.Service
+	trail    *audit.Writer
+	port     string
+	wire     *wireLog // what hc sent and received
 }
 
 // newEnv starts a server as opts say and stops it when the test ends.
@@ -109,6 +111,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	e.startVaultServices(ctx, keys, log, now)
 	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain, srvOpts.Audit = e.access, e.vault, "localhost", e.trail
+	srvOpts.Accounts = e.accounts
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
@@ -158,6 +161,12 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.vault.Run)
+	e.accounts, err = account.New(ctx, account.Options{Store: e.db, Keys: keys, TenantID: e.tenant, Access: e.access, Vault: e.vault,
+		Identity: e.ids, Now: now, Logger: log})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	runUntilCleanup(e.t, e.accounts.Run)
 	if e.trail, err = audit.NewWriter(audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}); err != nil {
 		e.t.Fatal(err)
 	}

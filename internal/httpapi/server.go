@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/vault"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	// Audit receives an event for every authenticated request and every token
 	// request; nil records nothing.
 	Audit Auditor
+	// Accounts is the AI services account service; nil leaves the accounts'
+	// routes answering 503.
+	Accounts *account.Service
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,6 +70,7 @@ type Server struct {
 	mux            *http.ServeMux
 	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
 	auditor        Auditor
+	accounts       *account.Service
 }
 
 // New builds a Server and its routes.
@@ -84,6 +89,7 @@ func New(opts Options) *Server {
 		mux:            http.NewServeMux(),
 		vaultMux:       http.NewServeMux(),
 		auditor:        opts.Audit,
+		accounts:       opts.Accounts,
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)

@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/account"
+	"github.com/latchkey/latchkey/internal/errs"
+	"github.com/latchkey/latchkey/internal/identity"
+)
+
+// This file is the data plane of AI services accounts, at
+// https://HOST/accounts/{account}: the STS token exchange and the calls the
+// gateway forwards to the account's upstream. A caller proves its right with
+// one of the account's keys (Ocp-Apim-Subscription-Key or api-key), an STS
+// token minted from one, or an Entra token of a principal allowed the
+// account's data action, for Azure's audience (what the official clients ask
+// for by default) or Latchkey's own. Errors are Azure AI services' error
+// object (errors.go).
+
+// stsPattern is the route of the STS token exchange.
+const stsPattern = "POST /accounts/{account}/sts/v1.0/issueToken"
+
+// accountAudiences are the token audiences the accounts' data plane accepts.
+var accountAudiences = []string{"https://cognitiveservices.azure.com", client.AccountsAudience}
+
+const accountCallKey ctxKey = iota + 400
+
+// accountCall is who called an account's data plane: by a key or an STS
+// token minted from one (key), or by an Entra token (claims).
+type accountCall struct {
+	account account.Account
+	key     *account.Caller
+	claims  *identity.Claims
+}
+
+// callOf returns the data-plane call the request is, or nil.
+func callOf(ctx context.Context) *accountCall {
+	c, _ := ctx.Value(accountCallKey).(*accountCall)
+	return c
+}
+
+// authenticateAccount finds the account (404 before anything else: account
+// names are no secret, as DNS names are not) and authenticates the caller.
+func (s *Server) authenticateAccount(r *http.Request, rt route) (*http.Request, error) {
+	const o = "accounts.authenticate"
+	svc, err := s.accountService()
+	if err != nil {
+		return r, err
+	}
+	ctx := r.Context()
+	a, err := svc.Endpoint(ctx, r.PathValue("account"))
+	if err != nil {
+		return r, err
+	}
+	note := noteAudit(ctx)
+	note.scope = a.Scope
+	call := &accountCall{account: a}
+	key := r.Header.Get("Ocp-Apim-Subscription-Key")
+	if key == "" {
+		key = r.Header.Get("api-key")
+	}
+	switch token := bearerToken(r); {
+	case key != "":
+		c, err := svc.AuthenticateKey(ctx, a.Name, key, clientIP(r))
+		if err != nil {
+			return r, err
+		}
+		call.key = &c
+		note.principalType, note.principalName, note.authMethod = "AccountKey", c.Key, "subscription_key"
+	case rt.pattern == stsPattern:
+		return r, errs.E(errs.Unauthenticated, o, "the token exchange takes one of the account's keys: send it in Ocp-Apim-Subscription-Key", nil)
+	case token == "":
+		return r, errs.E(errs.Unauthenticated, o, "Access denied due to missing subscription key or token: send one of the account's keys in api-key or Ocp-Apim-Subscription-Key, "+
+			"or Authorization: Bearer with an STS token or an Entra token for https://cognitiveservices.azure.com", nil)
+	case account.IsToken(token):
+		c, err := svc.AuthenticateToken(ctx, a.Name, token, clientIP(r))
+		if err != nil {
+			return r, err
+		}
+		call.key = &c
+		note.principalType, note.principalName, note.authMethod = "AccountKey", c.Key, "sts_token"
+	default:
+		claims, err := s.identity.Verify(ctx, token, accountAudiences...)
+		if err != nil {
+			return r, err
+		}
+		if s.authorizer == nil {
+			return r, errs.E(errs.Forbidden, o, "no authorization policy is configured: every action is denied", nil)
+		}
+		if err := s.authorizer(ctx, claims, rt.action, a.Scope); err != nil {
+			return r, err
+		}
+		call.claims = claims
+		ctx = context.WithValue(ctx, callerKey, claims)
+	}
+	return r.WithContext(context.WithValue(ctx, accountCallKey, call)), nil
+}
+
+// issueToken is the STS exchange: a subscription key in, a 10-minute token
+// out, as plain text.
+func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) error {
+	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 1<<10)) // clients send an empty form
+	tok, _, err := s.accounts.IssueToken(*callOf(r.Context()).key)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, err = io.WriteString(w, tok)
+	return err
+}
