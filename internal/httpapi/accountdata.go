@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/account"
@@ -112,4 +113,74 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	_, err = io.WriteString(w, tok)
 	return err
+}
+
+// Gateway forwards an authenticated call of an account's data plane to the
+// account's upstream, with the upstream's credential: internal/gateway.
+type Gateway interface {
+	ServeAzureOpenAI(w http.ResponseWriter, r *http.Request, call GatewayCall) error
+	ServeOpenAI(w http.ResponseWriter, r *http.Request, call GatewayCall) error
+}
+
+// GatewayCall is one call for the Gateway: where it goes and how it is
+// authenticated there, who makes it, and the path after /openai or /v1.
+type GatewayCall struct {
+	BaseURL                            *url.URL
+	Inject                             func(h http.Header) // sets the upstream's credential; nil sends none
+	Deployments                        map[string]string
+	Account                            string
+	CallerKey                          string // key1 or key2 (a key or a token minted from it), or principal:<oid>
+	Principal                          string // the principal's object id for an Entra token, else ""
+	RequestsPerMinute, TokensPerMinute int
+	Rest                               string
+}
+
+func (s *Server) azureOpenAI(w http.ResponseWriter, r *http.Request) error {
+	call, err := s.gatewayCall(r)
+	if err != nil {
+		return err
+	}
+	return s.gateway.ServeAzureOpenAI(w, r, call)
+}
+
+func (s *Server) openAI(w http.ResponseWriter, r *http.Request) error {
+	call, err := s.gatewayCall(r)
+	if err != nil {
+		return err
+	}
+	return s.gateway.ServeOpenAI(w, r, call)
+}
+
+// gatewayCall describes the request's call for the Gateway: the account's
+// upstream and its credential, and the caller.
+func (s *Server) gatewayCall(r *http.Request) (GatewayCall, error) {
+	const o = "accounts.forward"
+	if s.gateway == nil {
+		return GatewayCall{}, errs.E(errs.Unavailable, o, "this server forwards no model calls", nil)
+	}
+	c := callOf(r.Context())
+	a := c.account
+	if a.Upstream.URL == "" {
+		return GatewayCall{}, errs.E(errs.Unavailable, o, "account "+a.Name+" has no upstream: its administrator sets one with latchkey cognitiveservices account update --name "+a.Name+" --upstream URL", nil)
+	}
+	base, err := url.Parse(a.Upstream.URL)
+	if err != nil {
+		return GatewayCall{}, errs.E(errs.Internal, o, "", err)
+	}
+	cred, err := s.accounts.Credential(r.Context(), a, publicHost(r))
+	if err != nil {
+		return GatewayCall{}, err
+	}
+	call := GatewayCall{BaseURL: base, Deployments: a.Deployments, Account: a.Name, Rest: "/" + r.PathValue("rest"),
+		RequestsPerMinute: a.Limits.RequestsPerMinute, TokensPerMinute: a.Limits.TokensPerMinute}
+	if cred.Header != "" {
+		call.Inject = func(h http.Header) { h.Set(cred.Header, cred.Value.Reveal()) }
+	}
+	switch {
+	case c.key != nil:
+		call.CallerKey = c.key.Key
+	case c.claims != nil:
+		call.CallerKey, call.Principal = "principal:"+c.claims.ObjectID, c.claims.ObjectID
+	}
+	return call, nil
 }

@@ -57,6 +57,8 @@ type envOptions struct {
 	// has no DNS for those hosts: env.hc dials every host at the server's
 	// 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
 	keyVault bool
+	// gateway forwards the accounts' model calls (with keyVault).
+	gateway httpapi.Gateway
 }
 
 // env is a real Latchkey server and what a test needs to reach into it.
@@ -111,7 +113,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	e.startVaultServices(ctx, keys, log, now)
 	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain, srvOpts.Audit = e.access, e.vault, "localhost", e.trail
-	srvOpts.Accounts = e.accounts
+	srvOpts.Accounts, srvOpts.Gateway = e.accounts, opts.gateway
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}

@@ -173,6 +173,8 @@ func (s *Server) routes() []route {
 		// Accounts' data plane (accountdata.go): a key, an STS token or an
 		// Entra token with the account's data action.
 		{pattern: stsPattern, action: access.AccountsInference, handle: s.issueToken, surface: surfaceAccount, dataCall: true},
+		{pattern: "/accounts/{account}/openai/{rest...}", action: access.AccountsInference, handle: s.azureOpenAI, surface: surfaceAccount, dataCall: true},
+		{pattern: "/accounts/{account}/v1/{rest...}", action: access.AccountsInference, handle: s.openAI, surface: surfaceAccount, dataCall: true},
 
 		{pattern: "/", action: ActionPublic, handle: s.notFound},
 	}

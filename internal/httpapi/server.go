@@ -49,6 +49,8 @@ type Options struct {
 	// Accounts is the AI services account service; nil leaves the accounts'
 	// routes answering 503.
 	Accounts *account.Service
+	// Gateway forwards the accounts' model calls; nil answers them 503.
+	Gateway Gateway
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -71,6 +73,7 @@ type Server struct {
 	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
 	auditor        Auditor
 	accounts       *account.Service
+	gateway        Gateway
 }
 
 // New builds a Server and its routes.
@@ -90,6 +93,7 @@ func New(opts Options) *Server {
 		vaultMux:       http.NewServeMux(),
 		auditor:        opts.Audit,
 		accounts:       opts.Accounts,
+		gateway:        opts.Gateway,
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)

@@ -24,6 +24,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 )
 
@@ -51,9 +52,13 @@ type grant struct{ role, scope string }
 
 // newKVEnv starts a server whose services all read clk, with the token
 // endpoint unthrottled and the server's log kept.
-func newKVEnv(t *testing.T, clk *fakeClock) *kvEnv {
+func newKVEnv(t *testing.T, clk *fakeClock, gw ...httpapi.Gateway) *kvEnv {
 	t.Helper()
-	e := &kvEnv{env: newEnv(t, envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true})}
+	opts := envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true}
+	if len(gw) > 0 {
+		opts.gateway = gw[0]
+	}
+	e := &kvEnv{env: newEnv(t, opts)}
 	e.admin = e.principal("admin", grant{"Owner", "/"}, grant{"Key Vault Administrator", "/"})
 	for _, scope := range []string{"/hubs/default", "/hubs/default/vaults/default", "/hubs/default/vaults/other"} {
 		if _, err := e.access.CreateResource(context.Background(), e.admin.ID, scope); err != nil {

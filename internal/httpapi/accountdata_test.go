@@ -1,0 +1,176 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/httpapi"
+)
+
+// upstream is a small OpenAI-compatible provider on loopback: it answers
+// every call with what it saw, and remembers the credentials it was sent.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex // guards seen
+	seen []http.Header
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Header.Clone())
+		u.mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "body": string(body)})
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// headers returns the headers of every call the upstream saw.
+func (u *upstream) headers() []http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]http.Header(nil), u.seen...)
+}
+
+// proxyGateway forwards calls as internal/gateway does in its simplest form,
+// so that authentication can be tested before the gateway is wired: the
+// caller's credential headers removed, the upstream's injected.
+type proxyGateway struct{}
+
+func (proxyGateway) ServeOpenAI(w http.ResponseWriter, r *http.Request, call httpapi.GatewayCall) error {
+	(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.Out.URL.Scheme, pr.Out.URL.Host = call.BaseURL.Scheme, call.BaseURL.Host
+		pr.Out.URL.Path, pr.Out.URL.RawPath = strings.TrimSuffix(call.BaseURL.Path, "/")+call.Rest, ""
+		pr.Out.Host = ""
+		for _, h := range []string{"Authorization", "Api-Key", "Ocp-Apim-Subscription-Key"} {
+			pr.Out.Header.Del(h)
+		}
+		if call.Inject != nil {
+			call.Inject(pr.Out.Header)
+		}
+		pr.Out.Header.Set("X-Test-Caller", call.CallerKey)
+	}}).ServeHTTP(w, r)
+	return nil
+}
+
+func (g proxyGateway) ServeAzureOpenAI(w http.ResponseWriter, r *http.Request, call httpapi.GatewayCall) error {
+	return g.ServeOpenAI(w, r, call)
+}
+
+// TestAccountsDataPlaneAuth: a call with either key (in either header), an
+// STS token, or an Entra token of a principal with the account's data
+// action, for Azure's audience or Latchkey's, reaches the upstream, which
+// sees only its own key; everything else is refused before it.
+func TestAccountsDataPlaneAuth(t *testing.T) {
+	up := newUpstream(t)
+	e := newKVEnv(t, newFakeClock(), proxyGateway{})
+	e.createAccount("aoai", up.URL+"/v1", "sk-upstream-only")
+	ctx := context.Background()
+	ks, err := e.managementClient(e.admin).ListKeys(ctx, "aoai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts := string(e.sts("aoai", "Ocp-Apim-Subscription-Key", ks.Key1).body)
+	user := e.principal("app", grant{"Cognitive Services User", "/hubs/default/accounts/aoai"})
+	other := e.principal("other", grant{"Cognitive Services User", "/hubs/default/accounts/elsewhere"})
+	const call = `{"model":"gpt","messages":[]}`
+	cases := []struct {
+		name, path string
+		header     []string
+		status     int
+		code       string // for errors
+		caller     string // the caller key the gateway was given
+	}{
+		{"api-key key1", "/v1/chat/completions", []string{"api-key", ks.Key1}, 200, "", "key1"},
+		{"Ocp-Apim-Subscription-Key key2", "/openai/deployments/gpt/chat/completions?api-version=2024-10-21", []string{"Ocp-Apim-Subscription-Key", ks.Key2}, 200, "", "key2"},
+		{"STS token", "/v1/chat/completions", []string{"Authorization", "Bearer " + sts}, 200, "", "key1"},
+		{"Entra token, Azure's audience", "/v1/chat/completions", []string{"Authorization", "Bearer " + e.token(user, "https://cognitiveservices.azure.com")}, 200, "", "principal:" + user.ID},
+		{"Entra token, Latchkey's audience", "/v1/chat/completions", []string{"Authorization", "Bearer " + e.token(user, client.AccountsAudience)}, 200, "", "principal:" + user.ID},
+		{"Entra token without the role here", "/v1/chat/completions", []string{"Authorization", "Bearer " + e.token(other, "https://cognitiveservices.azure.com")}, 403, "PermissionDenied", ""},
+		{"Entra token for the management API", "/v1/chat/completions", []string{"Authorization", "Bearer " + e.token(user, client.ManagementAudience)}, 401, "401", ""},
+		{"no credential", "/v1/chat/completions", nil, 401, "401", ""},
+		{"a wrong key", "/v1/chat/completions", []string{"api-key", strings.Repeat("a", 64)}, 401, "401", ""},
+		{"an unknown account", "/v1/chat/completions", []string{"api-key", ks.Key1}, 404, "NotFound", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			account := "aoai"
+			if tc.code == "NotFound" {
+				account = "nope"
+			}
+			before := len(up.headers())
+			a := e.dataCall(account, tc.path, call, tc.header...)
+			if tc.status != http.StatusOK {
+				a.wantAccountError(t, tc.name, tc.status, tc.code)
+				if len(up.headers()) != before {
+					t.Errorf("a refused call reached the upstream")
+				}
+				return
+			}
+			if a.status != http.StatusOK {
+				t.Fatalf("%s = %d %s", tc.name, a.status, a.body)
+			}
+			seen := up.headers()[len(up.headers())-1]
+			if got := seen.Get("Authorization"); got != "Bearer sk-upstream-only" {
+				t.Errorf("the upstream saw Authorization %q, want its own key", got)
+			}
+			for _, h := range []string{"Api-Key", "Ocp-Apim-Subscription-Key"} {
+				if seen.Get(h) != "" {
+					t.Errorf("the upstream saw the caller's %s", h)
+				}
+			}
+			if got := seen.Get("X-Test-Caller"); got != tc.caller {
+				t.Errorf("the gateway was given caller %q, want %q", got, tc.caller)
+			}
+		})
+	}
+
+	// A regenerated key and the tokens minted from it stop at once.
+	if _, err := e.managementClient(e.admin).RegenerateKey(ctx, "aoai", "key1"); err != nil {
+		t.Fatal(err)
+	}
+	e.dataCall("aoai", "/v1/models", "", "api-key", ks.Key1).wantAccountError(t, "the regenerated key1", http.StatusUnauthorized, "401")
+	e.dataCall("aoai", "/v1/models", "", "Authorization", "Bearer "+sts).wantAccountError(t, "a token of the regenerated key1", http.StatusUnauthorized, "401")
+	if a := e.dataCall("aoai", "/v1/models", "", "api-key", ks.Key2); a.status != http.StatusOK {
+		t.Errorf("key2 after regenerating key1 = %d %s", a.status, a.body)
+	}
+}
+
+// dataCall sends a call to account's data plane at path with the headers.
+func (e *kvEnv) dataCall(account, path, body string, header ...string) kvAnswer {
+	e.t.Helper()
+	method := http.MethodGet
+	if body != "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequest(method, e.accountURL(account)+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return kvAnswer{status: resp.StatusCode, header: resp.Header, body: b}
+}
