@@ -222,25 +222,29 @@ func (c *accountCache) clear() {
 // touched the record (and waits until every replica applied it) then reads
 // every replica's uses.
 func (s *Service) applyChanges(ctx context.Context, cs []store.Change) error {
+	keys, records := map[string]bool{}, map[string]bool{}
 	for _, ch := range cs {
 		switch ch.Topic {
 		case store.TopicAccountKey:
-			ks, err := s.store.AccountKeys(ctx, ch.Key)
-			if err != nil {
-				return fmt.Errorf("reload the keys of account %s: %w", ch.Key, err)
-			}
-			s.keys.setAccount(ch.Key, ks)
+			keys[ch.Key] = true
 		case store.TopicResource:
-			i := strings.Index(ch.Key, "/accounts/")
-			if i < 0 {
-				continue
+			if i := strings.Index(ch.Key, "/accounts/"); i >= 0 {
+				records[ch.Key[i+len("/accounts/"):]] = true
 			}
-			name := ch.Key[i+len("/accounts/"):]
-			s.accounts.drop(name)
-			s.tokens.drop(name)
-			if err := s.flushUses(ctx, name); err != nil {
-				s.log.WarnContext(ctx, "key uses could not be written for a rotation; they will be at the next flush", "account", name, "err", err)
-			}
+		}
+	}
+	for account := range keys {
+		ks, err := s.store.AccountKeys(ctx, account)
+		if err != nil {
+			return fmt.Errorf("reload the keys of account %s: %w", account, err)
+		}
+		s.keys.setAccount(account, ks)
+	}
+	for name := range records {
+		s.accounts.drop(name)
+		s.tokens.drop(name)
+		if err := s.flushUses(ctx, name); err != nil {
+			s.log.WarnContext(ctx, "key uses could not be written for a rotation; they will be at the next flush", "account", name, "err", err)
 		}
 	}
 	return nil

@@ -23,6 +23,12 @@ func (s *Service) Endpoint(ctx context.Context, name string) (Account, error) {
 	return *a, nil
 }
 
+// invalidKey is the answer to a wrong key, in Azure's words.
+const invalidKey = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct API endpoint for your resource."
+
+// maxKeyLength bounds a presented key: Latchkey's are 64 characters.
+const maxKeyLength = 256
+
 // AuthenticateKey checks a subscription key presented to account name and
 // records its use by the caller at address. At steady state it costs one
 // HMAC and map lookups, no database round trip. Kinds: NotFound (no such
@@ -36,6 +42,9 @@ func (s *Service) AuthenticateKey(ctx context.Context, name, key, address string
 	if key == "" {
 		return Caller{}, errs.E(errs.Unauthenticated, o, "no subscription key: send one of the account's keys in Ocp-Apim-Subscription-Key or api-key", nil)
 	}
+	if len(key) > maxKeyLength { // no key is this long: spare the hash
+		return Caller{}, errs.E(errs.Unauthenticated, o, invalidKey, nil)
+	}
 	lookup := s.secrets.lookup(key)
 	e, ok, err := s.findKey(ctx, lookup)
 	if err != nil {
@@ -44,8 +53,7 @@ func (s *Service) AuthenticateKey(ctx context.Context, name, key, address string
 	// The hash names one key; comparing the hashes again in constant time
 	// keeps the account check from telling keys apart by timing.
 	if !ok || e.account != a.Name || subtle.ConstantTimeCompare([]byte(e.lookup), []byte(lookup)) != 1 {
-		return Caller{}, errs.E(errs.Unauthenticated, o,
-			"Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct API endpoint for your resource.", nil)
+		return Caller{}, errs.E(errs.Unauthenticated, o, invalidKey, nil)
 	}
 	now := s.now()
 	s.uses.record(useKey{a.Name, e.name, e.version, address, ViaKey}, now)

@@ -35,6 +35,7 @@ func TestAuthenticateKey(t *testing.T) {
 		{"another account's key", "aoai", others.Key1.Reveal(), "", errs.Unauthenticated},
 		{"key with a space", "aoai", ks.Key1.Reveal() + " ", "", errs.Unauthenticated},
 		{"no key", "aoai", "", "", errs.Unauthenticated},
+		{"a megabyte", "aoai", strings.Repeat(ks.Key1.Reveal(), 1<<14), "", errs.Unauthenticated},
 		{"unknown account", "nope", ks.Key1.Reveal(), "", errs.NotFound},
 	}
 	for _, tc := range cases {
