@@ -174,3 +174,40 @@ func (e *kvEnv) dataCall(account, path, body string, header ...string) kvAnswer 
 	}
 	return kvAnswer{status: resp.StatusCode, header: resp.Header, body: b}
 }
+
+// TestAccountsGolden pins the wire bodies of the accounts' API and the error
+// bodies of their data plane in testdata/accounts/*.golden (go test -run
+// TestAccountsGolden -update rewrites them).
+func TestAccountsGolden(t *testing.T) {
+	e := newKVEnv(t, fixedClock(), proxyGateway{})
+	e.createAccount("aoai", "http://127.0.0.1:9/v1", "sk-upstream")
+	base := strings.TrimSuffix(e.authorityHost(), "/") + "/api/v1/accounts/aoai"
+	mgmt := e.token(e.admin, client.ManagementAudience)
+	e.goldenIn(t, "accounts", "account", e.do(http.MethodGet, base, mgmt, ""))
+	keys := e.do(http.MethodPost, base+"/listKeys", mgmt, "")
+	e.goldenIn(t, "accounts", "list_keys", keys)
+	var ks client.AccountKeys
+	if err := json.Unmarshal(keys.body, &ks); err != nil {
+		t.Fatal(err)
+	}
+	e.goldenIn(t, "accounts", "rotation_step1", e.do(http.MethodPost, base+"/rotateKeys", mgmt, `{"quietPeriod":"15m"}`))
+	e.sts("aoai", "api-key", ks.Key1)
+	e.goldenIn(t, "accounts", "rotation_held", e.do(http.MethodPost, base+"/rotateKeys", mgmt, `{"quietPeriod":"15m"}`))
+	e.goldenIn(t, "accounts", "key_usage", e.do(http.MethodGet, base+"/keyUsage", mgmt, ""))
+
+	stranger := e.principal("stranger")
+	refusals := []struct {
+		name   string
+		answer kvAnswer
+	}{
+		{"error_no_credential", e.dataCall("aoai", "/v1/models", "")},
+		{"error_invalid_key", e.dataCall("aoai", "/v1/models", "", "api-key", strings.Repeat("0", 64))},
+		{"error_unknown_account", e.dataCall("nope", "/v1/models", "", "api-key", ks.Key1)},
+		{"error_permission_denied", e.dataCall("aoai", "/v1/models", "", "Authorization", "Bearer "+e.token(stranger, "https://cognitiveservices.azure.com"))},
+		{"error_sts_needs_key", e.sts("aoai")},
+		{"error_regenerate_key3", e.do(http.MethodPost, base+"/regenerateKey", mgmt, `{"keyName":"key3"}`)},
+	}
+	for _, x := range refusals {
+		e.goldenIn(t, "accounts", x.name, x.answer)
+	}
+}
