@@ -27,6 +27,7 @@ import (
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
+	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/seal"
 	"github.com/latchkey/latchkey/internal/store/sqlite"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -57,6 +58,12 @@ type envOptions struct {
 	// has no DNS for those hosts: env.hc dials every host at the server's
 	// 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
 	keyVault bool
+	// noAudit leaves the audit writer out of the server (with keyVault), for
+	// the benchmark that compares secret reads with and without auditing.
+	noAudit bool
+	// auditDefaults runs the audit writer with its production defaults
+	// rather than the short batch delay that keeps tests quick.
+	auditDefaults bool
 	// gateway forwards the accounts' model calls (with keyVault).
 	gateway httpapi.Gateway
 }
@@ -70,13 +77,16 @@ type env struct {
 	tenant string
 	db     *sqlite.DB
 	ids    *identity.Service
-	logs   *lockedBuffer // the server's log; nil unless envOptions.logs
+	logs   *lockedBuffer        // the server's log; nil unless envOptions.logs
+	reg    *prometheus.Registry // what /metrics serves: the server's and the services' metrics
 
 	// Set only with envOptions.keyVault.
 	access   *access.Service
 	vault    *vault.Service
 	accounts *account.Service
 	trail    *audit.Writer
+	review   *review.Service
+	path     string // the SQLite file
 	port     string
 	wire     *wireLog // what hc sent and received
 }
@@ -104,28 +114,45 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if e.ids, err = identity.New(ctx, idOpts); err != nil {
 		t.Fatal(err)
 	}
-	srvOpts := httpapi.Options{Logger: log, Registry: prometheus.NewRegistry(), Identity: e.ids, Authorize: opts.authorize, Now: now}
+	e.reg = prometheus.NewRegistry()
+	srvOpts := httpapi.Options{Logger: log, Registry: e.reg, Identity: e.ids, Authorize: opts.authorize, Now: now}
 	if !opts.keyVault {
+		e.registerMetrics(httpapi.MetricSources{Identity: e.ids})
 		e.ts = httptest.NewTLSServer(httpapi.New(srvOpts))
 		t.Cleanup(e.ts.Close)
 		e.hc = e.ts.Client()
 		return e
 	}
-	e.startVaultServices(ctx, keys, log, now)
-	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain, srvOpts.Audit = e.access, e.vault, "localhost", e.trail
+	e.startVaultServices(ctx, keys, log, now, opts.auditDefaults)
+	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain = e.access, e.vault, "localhost"
+	if !opts.noAudit {
+		srvOpts.Audit = e.trail
+	}
+	srvOpts.AuditStore, srvOpts.Review = e.db, e.review
 	srvOpts.Accounts, srvOpts.Gateway = e.accounts, opts.gateway
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
+	e.registerMetrics(httpapi.MetricSources{Identity: e.ids, Access: e.access, Vault: e.vault, Audit: e.trail})
 	e.serveVaultDomain(httpapi.New(srvOpts))
 	return e
+}
+
+// registerMetrics exports the services' counters at /metrics, as latchkey
+// serve does.
+func (e *env) registerMetrics(src httpapi.MetricSources) {
+	e.t.Helper()
+	if err := httpapi.RegisterMetrics(e.reg, src); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // install opens and migrates a fresh SQLite store, seals a new master key and
 // initialises the installation, whose tenant the env takes.
 func (e *env) install(ctx context.Context) *seal.Keyring {
 	e.t.Helper()
-	db, err := sqlite.Open(ctx, filepath.Join(e.t.TempDir(), "latchkey.db"))
+	e.path = filepath.Join(e.t.TempDir(), "latchkey.db")
+	db, err := sqlite.Open(ctx, e.path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -151,7 +178,7 @@ func (e *env) install(ctx context.Context) *seal.Keyring {
 
 // startVaultServices builds the access and vault services and the audit
 // writer, and runs each until the test ends.
-func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time) {
+func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time, auditDefaults bool) {
 	e.t.Helper()
 	var err error
 	if e.access, err = access.New(ctx, access.Options{Store: e.db, Now: now, Logger: log}); err != nil {
@@ -169,10 +196,17 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.accounts.Run)
-	if e.trail, err = audit.NewWriter(audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}); err != nil {
+	auditOpts := audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}
+	if auditDefaults {
+		auditOpts.MaxDelay = 0
+	}
+	if e.trail, err = audit.NewWriter(auditOpts); err != nil {
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.trail.Run)
+	if e.review, err = review.New(review.Options{Store: e.db, Access: e.access, Now: now}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // authorizeByAccess lets the access service decide, as the real server does.

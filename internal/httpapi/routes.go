@@ -156,6 +156,11 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/roleEligibilities/{id}/deactivate", action: access.RoleAssignmentSchedule, handle: s.deactivateEligible, inHandler: true},
 		{pattern: "GET /api/v1/checkAccess", action: access.RoleAssignmentsRead, handle: s.checkAccess, scope: queryScope},
 
+		// The audit trail and the access review (auditapi.go).
+		{pattern: "GET /api/v1/auditEvents", action: access.AuditEventsRead, handle: s.auditEvents, scope: queryScope},
+		{pattern: "GET /api/v1/auditTrail/verify", action: access.AuditEventsRead, handle: s.verifyAuditTrail},
+		{pattern: "GET /api/v1/accessReview", action: access.AccessReviewsRead, handle: s.accessReview, scope: queryScope},
+
 		// AI services accounts (accounts.go), by hub as in Azure's paths, and
 		// by name. The account service authorizes each on the account.
 		{pattern: "POST /api/v1/hubs/{hub}/accounts/{account}/listKeys", action: access.AccountsListKeys, handle: s.listKeys, scope: accountScope},

@@ -19,13 +19,16 @@ import (
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/identity"
+	"github.com/latchkey/latchkey/internal/review"
+	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/vault"
 )
 
 // Options configure a Server. Logger and Registry are required.
 type Options struct {
 	Logger *slog.Logger
-	// Registry receives the HTTP metrics and is served at /metrics.
+	// Registry receives the HTTP metrics and is served at /metrics;
+	// RegisterMetrics adds the services' to it.
 	Registry *prometheus.Registry
 	// Ready reports whether the server can serve requests (the store answers);
 	// /readyz calls it with a short deadline. Nil means always ready.
@@ -53,6 +56,10 @@ type Options struct {
 	Gateway Gateway
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AuditStore is the audit trail the management API lists and verifies;
+	// Review runs access reviews. Nil leaves their routes answering 503.
+	AuditStore store.Audit
+	Review     *review.Service
 }
 
 // Server serves every surface of Latchkey on one listener. It is safe for
@@ -72,6 +79,8 @@ type Server struct {
 	mux            *http.ServeMux
 	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
 	auditor        Auditor
+	auditStore     store.Audit
+	review         *review.Service
 	accounts       *account.Service
 	gateway        Gateway
 }
@@ -92,6 +101,8 @@ func New(opts Options) *Server {
 		mux:            http.NewServeMux(),
 		vaultMux:       http.NewServeMux(),
 		auditor:        opts.Audit,
+		auditStore:     opts.AuditStore,
+		review:         opts.Review,
 		accounts:       opts.Accounts,
 		gateway:        opts.Gateway,
 	}
