@@ -225,3 +225,32 @@ func (c *Client) KeyUses(ctx context.Context, name string) ([]KeyUse, error) {
 	err := c.do(ctx, http.MethodGet, accountByName(name)+"/keyUsage", nil, &out, http.StatusOK)
 	return out.Value, err
 }
+
+// AccountUsage is what an account's callers used through the gateway, as
+// metered by the server that answers since it started (each replica meters
+// the calls it served).
+type AccountUsage struct {
+	Account          string        `json:"account"`
+	Requests         int64         `json:"requests"`
+	PromptTokens     int64         `json:"promptTokens"`
+	CompletionTokens int64         `json:"completionTokens"`
+	Callers          []CallerUsage `json:"callers"`
+}
+
+// CallerUsage is what one caller of an account used: a key (key1, key2,
+// whether sent itself or as an STS token) or a principal (principal:<oid>).
+type CallerUsage struct {
+	Key              string     `json:"key"`
+	Requests         int64      `json:"requests"`
+	PromptTokens     int64      `json:"promptTokens"`
+	CompletionTokens int64      `json:"completionTokens"`
+	LastUsed         *time.Time `json:"lastUsed,omitempty"`
+}
+
+// Usage returns what the account's callers used through the answering
+// server's gateway.
+func (c *Client) Usage(ctx context.Context, name string) (AccountUsage, error) {
+	var out AccountUsage
+	err := c.do(ctx, http.MethodGet, accountByName(name)+"/usage", nil, &out, http.StatusOK)
+	return out, err
+}

@@ -38,6 +38,7 @@ unique in the tenant, so commands other than create need no hub.
   latchkey cognitiveservices account update --name A [--upstream URL] [--upstream-key-file F] ...
   latchkey cognitiveservices account show|delete --name A
   latchkey cognitiveservices account list [--hub H]
+  latchkey cognitiveservices account usage --name A          requests and tokens per caller
   latchkey cognitiveservices account keys list|active|usage --name A
   latchkey cognitiveservices account keys regenerate --name A --key-name key1|key2
   latchkey cognitiveservices account keys rotate --name A [--quiet-period 15m] [--force]
@@ -47,7 +48,8 @@ hub's vault (--upstream-key-vault when the hub has several), readable by the acc
 managed identity.`,
 	}
 	f := addServerFlags(account)
-	account.AddCommand(accountCreate(e, f), accountUpdate(e, f), accountShow(e, f), accountList(e, f), accountDelete(e, f), accountKeys(e, f))
+	account.AddCommand(accountCreate(e, f), accountUpdate(e, f), accountShow(e, f), accountList(e, f), accountDelete(e, f), accountUsage(e, f),
+		accountKeys(e, f))
 	cmd.AddCommand(account)
 	return cmd
 }
@@ -215,6 +217,28 @@ func accountDelete(e *env, f *serverFlags) *cobra.Command {
 	name := requiredFlag(cmd, "name", "the account's name")
 	cmd.RunE = withClient(e, f, func(cmd *cobra.Command, c *client.Client, _ []string) error {
 		return c.DeleteAccountByName(cmd.Context(), *name)
+	})
+	return cmd
+}
+
+func accountUsage(e *env, f *serverFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "usage", Short: "Show the requests and tokens of each caller, as the answering server metered them", Args: cobra.NoArgs}
+	name := requiredFlag(cmd, "name", "the account's name")
+	out := addOutputFlag(cmd, "json")
+	cmd.RunE = withClient(e, f, func(cmd *cobra.Command, c *client.Client, _ []string) error {
+		u, err := c.Usage(cmd.Context(), *name)
+		if err != nil {
+			return err
+		}
+		t := table{header: []string{"Caller", "Requests", "PromptTokens", "CompletionTokens", "LastUsed"}}
+		for _, cu := range u.Callers {
+			last := ""
+			if cu.LastUsed != nil {
+				last = cu.LastUsed.Local().Format(time.RFC3339)
+			}
+			t.rows = append(t.rows, []string{cu.Key, fmt.Sprint(cu.Requests), fmt.Sprint(cu.PromptTokens), fmt.Sprint(cu.CompletionTokens), last})
+		}
+		return render(e.stdout, *out, u, t)
 	})
 	return cmd
 }

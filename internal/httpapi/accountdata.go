@@ -9,6 +9,7 @@ import (
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/errs"
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/identity"
 )
 
@@ -115,72 +116,59 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// Gateway forwards an authenticated call of an account's data plane to the
-// account's upstream, with the upstream's credential: internal/gateway.
-type Gateway interface {
-	ServeAzureOpenAI(w http.ResponseWriter, r *http.Request, call GatewayCall) error
-	ServeOpenAI(w http.ResponseWriter, r *http.Request, call GatewayCall) error
-}
-
-// GatewayCall is one call for the Gateway: where it goes and how it is
-// authenticated there, who makes it, and the path after /openai or /v1.
-type GatewayCall struct {
-	BaseURL                            *url.URL
-	Inject                             func(h http.Header) // sets the upstream's credential; nil sends none
-	Deployments                        map[string]string
-	Account                            string
-	CallerKey                          string // key1 or key2 (a key or a token minted from it), or principal:<oid>
-	Principal                          string // the principal's object id for an Entra token, else ""
-	RequestsPerMinute, TokensPerMinute int
-	Rest                               string
-}
-
 func (s *Server) azureOpenAI(w http.ResponseWriter, r *http.Request) error {
-	call, err := s.gatewayCall(r)
+	up, c, lim, err := s.gatewayCall(r)
 	if err != nil {
 		return err
 	}
-	return s.gateway.ServeAzureOpenAI(w, r, call)
+	return s.gateway.ServeAzureOpenAI(w, r, up, c, lim, "/"+r.PathValue("rest"))
 }
 
 func (s *Server) openAI(w http.ResponseWriter, r *http.Request) error {
-	call, err := s.gatewayCall(r)
+	up, c, lim, err := s.gatewayCall(r)
 	if err != nil {
 		return err
 	}
-	return s.gateway.ServeOpenAI(w, r, call)
+	return s.gateway.ServeOpenAI(w, r, up, c, lim, "/"+r.PathValue("rest"))
 }
 
-// gatewayCall describes the request's call for the Gateway: the account's
-// upstream and its credential, and the caller.
-func (s *Server) gatewayCall(r *http.Request) (GatewayCall, error) {
+// gatewayCall describes the request's call for the gateway: the account's
+// upstream with its credential, the caller (a key's name, or the principal
+// of an Entra token) and its limits.
+func (s *Server) gatewayCall(r *http.Request) (gateway.Upstream, gateway.Caller, gateway.Limits, error) {
 	const o = "accounts.forward"
+	var (
+		up  gateway.Upstream
+		c   gateway.Caller
+		lim gateway.Limits
+	)
 	if s.gateway == nil {
-		return GatewayCall{}, errs.E(errs.Unavailable, o, "this server forwards no model calls", nil)
+		return up, c, lim, errs.E(errs.Unavailable, o, "this server forwards no model calls", nil)
 	}
-	c := callOf(r.Context())
-	a := c.account
+	call := callOf(r.Context())
+	a := call.account
 	if a.Upstream.URL == "" {
-		return GatewayCall{}, errs.E(errs.Unavailable, o, "account "+a.Name+" has no upstream: its administrator sets one with latchkey cognitiveservices account update --name "+a.Name+" --upstream URL", nil)
+		return up, c, lim, errs.E(errs.Unavailable, o, "account "+a.Name+" has no upstream: its administrator sets one with latchkey cognitiveservices account update --name "+a.Name+" --upstream URL", nil)
 	}
 	base, err := url.Parse(a.Upstream.URL)
 	if err != nil {
-		return GatewayCall{}, errs.E(errs.Internal, o, "", err)
+		return up, c, lim, errs.E(errs.Internal, o, "", err)
 	}
 	cred, err := s.accounts.Credential(r.Context(), a, publicHost(r))
 	if err != nil {
-		return GatewayCall{}, err
+		return up, c, lim, err
 	}
-	call := GatewayCall{BaseURL: base, Deployments: a.Deployments, Account: a.Name, Rest: "/" + r.PathValue("rest"),
-		RequestsPerMinute: a.Limits.RequestsPerMinute, TokensPerMinute: a.Limits.TokensPerMinute}
+	up = gateway.Upstream{BaseURL: base, Deployments: a.Deployments}
 	if cred.Header != "" {
-		call.Inject = func(h http.Header) { h.Set(cred.Header, cred.Value.Reveal()) }
+		up.Inject = func(h http.Header) { h.Set(cred.Header, cred.Value.Reveal()) }
 	}
+	c.Account = a.Name
 	switch {
-	case c.key != nil:
-		call.CallerKey = c.key.Key
-	case c.claims != nil:
-		call.CallerKey, call.Principal = "principal:"+c.claims.ObjectID, c.claims.ObjectID
+	case call.key != nil:
+		c.Key = call.key.Key
+	case call.claims != nil:
+		c.Key, c.Principal = "principal:"+call.claims.ObjectID, call.claims.ObjectID
 	}
-	return call, nil
+	lim = gateway.Limits{RequestsPerMinute: a.Limits.RequestsPerMinute, TokensPerMinute: a.Limits.TokensPerMinute}
+	return up, c, lim, nil
 }

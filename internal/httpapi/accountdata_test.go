@@ -3,70 +3,89 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/latchkey/latchkey/client"
-	"github.com/latchkey/latchkey/internal/httpapi"
+	"github.com/latchkey/latchkey/internal/gateway"
 )
 
-// upstream is a small OpenAI-compatible provider on loopback: it answers
-// every call with what it saw, and remembers the credentials it was sent.
+// upstream is a small OpenAI-compatible provider on loopback, the one fake
+// of these tests: it answers chat completions (as JSON, or as a stream of
+// server-sent events when asked) and lists models, and remembers the
+// headers and model of every call.
 type upstream struct {
 	*httptest.Server
-	mu   sync.Mutex // guards seen
-	seen []http.Header
+	// hold, when set, holds a stream after its first event until it is
+	// closed: a client that gets the first event meanwhile was not buffered.
+	hold  chan struct{}
+	mu    sync.Mutex // guards calls
+	calls []upstreamCall
+}
+
+// upstreamCall is what the upstream saw of one call.
+type upstreamCall struct {
+	path, model string
+	header      http.Header
 }
 
 func newUpstream(t *testing.T) *upstream {
 	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.seen = append(u.seen, r.Header.Clone())
-		u.mu.Unlock()
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "body": string(body)})
-	}))
+	u.Server = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(u.Close)
 	return u
 }
 
-// headers returns the headers of every call the upstream saw.
-func (u *upstream) headers() []http.Header {
+// chunk is one event of a streamed chat completion.
+const chunk = `{"id":"c1","object":"chat.completion.chunk","created":1,"model":%q,"choices":[{"index":0,"delta":{"content":%q}}]}`
+
+func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model  string `json:"model"`
+		Stream bool   `json:"stream"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(body, &req)
+	u.mu.Lock()
+	u.calls = append(u.calls, upstreamCall{path: r.URL.Path, model: req.Model, header: r.Header.Clone()})
+	u.mu.Unlock()
+	switch {
+	case r.URL.Path == "/v1/models":
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1,"owned_by":"test"}]}`)
+	case r.URL.Path == "/v1/chat/completions" && req.Stream:
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i, part := range []string{"Hel", "lo"} {
+			if i == 1 && u.hold != nil {
+				select {
+				case <-u.hold:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			fmt.Fprintf(w, "data: "+chunk+"\n\n", req.Model, part)
+			w.(http.Flusher).Flush()
+		}
+		fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":%q,\"choices\":[],"+
+			"\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9}}\n\ndata: [DONE]\n\n", req.Model)
+	case r.URL.Path == "/v1/chat/completions":
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"c1","object":"chat.completion","created":1,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}`, req.Model)
+	default:
+		http.Error(w, `{"error":{"message":"not here"}}`, http.StatusNotFound)
+	}
+}
+
+// seen returns every call the upstream saw.
+func (u *upstream) seen() []upstreamCall {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return append([]http.Header(nil), u.seen...)
-}
-
-// proxyGateway forwards calls as internal/gateway does in its simplest form,
-// so that authentication can be tested before the gateway is wired: the
-// caller's credential headers removed, the upstream's injected.
-type proxyGateway struct{}
-
-func (proxyGateway) ServeOpenAI(w http.ResponseWriter, r *http.Request, call httpapi.GatewayCall) error {
-	(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.Out.URL.Scheme, pr.Out.URL.Host = call.BaseURL.Scheme, call.BaseURL.Host
-		pr.Out.URL.Path, pr.Out.URL.RawPath = strings.TrimSuffix(call.BaseURL.Path, "/")+call.Rest, ""
-		pr.Out.Host = ""
-		for _, h := range []string{"Authorization", "Api-Key", "Ocp-Apim-Subscription-Key"} {
-			pr.Out.Header.Del(h)
-		}
-		if call.Inject != nil {
-			call.Inject(pr.Out.Header)
-		}
-		pr.Out.Header.Set("X-Test-Caller", call.CallerKey)
-	}}).ServeHTTP(w, r)
-	return nil
-}
-
-func (g proxyGateway) ServeAzureOpenAI(w http.ResponseWriter, r *http.Request, call httpapi.GatewayCall) error {
-	return g.ServeOpenAI(w, r, call)
+	return append([]upstreamCall(nil), u.calls...)
 }
 
 // TestAccountsDataPlaneAuth: a call with either key (in either header), an
@@ -75,7 +94,8 @@ func (g proxyGateway) ServeAzureOpenAI(w http.ResponseWriter, r *http.Request, c
 // sees only its own key; everything else is refused before it.
 func TestAccountsDataPlaneAuth(t *testing.T) {
 	up := newUpstream(t)
-	e := newKVEnv(t, newFakeClock(), proxyGateway{})
+	gw := gateway.New(gateway.Options{})
+	e := newKVEnv(t, newFakeClock(), gw)
 	e.createAccount("aoai", up.URL+"/v1", "sk-upstream-only")
 	ctx := context.Background()
 	ks, err := e.managementClient(e.admin).ListKeys(ctx, "aoai")
@@ -94,6 +114,7 @@ func TestAccountsDataPlaneAuth(t *testing.T) {
 		caller     string // the caller key the gateway was given
 	}{
 		{"api-key key1", "/v1/chat/completions", []string{"api-key", ks.Key1}, 200, "", "key1"},
+		{"Azure path, deployment", "/openai/deployments/gpt/chat/completions?api-version=2024-10-21", []string{"api-key", ks.Key1}, 200, "", "key1"},
 		{"Ocp-Apim-Subscription-Key key2", "/openai/deployments/gpt/chat/completions?api-version=2024-10-21", []string{"Ocp-Apim-Subscription-Key", ks.Key2}, 200, "", "key2"},
 		{"STS token", "/v1/chat/completions", []string{"Authorization", "Bearer " + sts}, 200, "", "key1"},
 		{"Entra token, Azure's audience", "/v1/chat/completions", []string{"Authorization", "Bearer " + e.token(user, "https://cognitiveservices.azure.com")}, 200, "", "principal:" + user.ID},
@@ -110,11 +131,12 @@ func TestAccountsDataPlaneAuth(t *testing.T) {
 			if tc.code == "NotFound" {
 				account = "nope"
 			}
-			before := len(up.headers())
+			before := len(up.seen())
+			requests := callerRequests(gw, tc.caller)
 			a := e.dataCall(account, tc.path, call, tc.header...)
 			if tc.status != http.StatusOK {
 				a.wantAccountError(t, tc.name, tc.status, tc.code)
-				if len(up.headers()) != before {
+				if len(up.seen()) != before {
 					t.Errorf("a refused call reached the upstream")
 				}
 				return
@@ -122,17 +144,20 @@ func TestAccountsDataPlaneAuth(t *testing.T) {
 			if a.status != http.StatusOK {
 				t.Fatalf("%s = %d %s", tc.name, a.status, a.body)
 			}
-			seen := up.headers()[len(up.headers())-1]
-			if got := seen.Get("Authorization"); got != "Bearer sk-upstream-only" {
+			seen := up.seen()[len(up.seen())-1]
+			if got := seen.header.Get("Authorization"); got != "Bearer sk-upstream-only" {
 				t.Errorf("the upstream saw Authorization %q, want its own key", got)
 			}
 			for _, h := range []string{"Api-Key", "Ocp-Apim-Subscription-Key"} {
-				if seen.Get(h) != "" {
+				if seen.header.Get(h) != "" {
 					t.Errorf("the upstream saw the caller's %s", h)
 				}
 			}
-			if got := seen.Get("X-Test-Caller"); got != tc.caller {
-				t.Errorf("the gateway was given caller %q, want %q", got, tc.caller)
+			if seen.path != "/v1/chat/completions" || seen.model != "gpt" {
+				t.Errorf("the upstream saw %s, model %q; want /v1/chat/completions, gpt", seen.path, seen.model)
+			}
+			if got := callerRequests(gw, tc.caller); got != requests+1 {
+				t.Errorf("the gateway metered %d calls of caller %q, want %d", got, tc.caller, requests+1)
 			}
 		})
 	}
@@ -146,6 +171,17 @@ func TestAccountsDataPlaneAuth(t *testing.T) {
 	if a := e.dataCall("aoai", "/v1/models", "", "api-key", ks.Key2); a.status != http.StatusOK {
 		t.Errorf("key2 after regenerating key1 = %d %s", a.status, a.body)
 	}
+}
+
+// callerRequests returns how many calls of caller key the gateway metered
+// for account aoai.
+func callerRequests(gw *gateway.Gateway, key string) int64 {
+	for _, c := range gw.Usage("aoai").Callers {
+		if c.Key == key {
+			return c.Requests
+		}
+	}
+	return 0
 }
 
 // dataCall sends a call to account's data plane at path with the headers.
@@ -179,7 +215,7 @@ func (e *kvEnv) dataCall(account, path, body string, header ...string) kvAnswer 
 // bodies of their data plane in testdata/accounts/*.golden (go test -run
 // TestAccountsGolden -update rewrites them).
 func TestAccountsGolden(t *testing.T) {
-	e := newKVEnv(t, fixedClock(), proxyGateway{})
+	e := newKVEnv(t, fixedClock(), gateway.New(gateway.Options{}))
 	e.createAccount("aoai", "http://127.0.0.1:9/v1", "sk-upstream")
 	base := strings.TrimSuffix(e.authorityHost(), "/") + "/api/v1/accounts/aoai"
 	mgmt := e.token(e.admin, client.ManagementAudience)

@@ -297,3 +297,31 @@ func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, list)
 }
+
+// usage answers what the account's callers used through this server's
+// gateway since it started.
+func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
+	svc, err := s.accountService()
+	if err != nil {
+		return err
+	}
+	a, err := svc.Get(r.Context(), caller(r.Context()).ObjectID, r.PathValue("account"))
+	if err != nil {
+		return err
+	}
+	if s.gateway == nil {
+		return errs.E(errs.Unavailable, "httpapi.usage", "this server forwards no model calls, so it meters none", nil)
+	}
+	u := s.gateway.Usage(a.Name)
+	out := client.AccountUsage{Account: a.Name, Requests: u.Requests, PromptTokens: u.PromptTokens,
+		CompletionTokens: u.CompletionTokens, Callers: []client.CallerUsage{}}
+	for _, c := range u.Callers {
+		cu := client.CallerUsage{Key: c.Key, Requests: c.Requests, PromptTokens: c.PromptTokens, CompletionTokens: c.CompletionTokens}
+		if !c.LastUsed.IsZero() {
+			t := c.LastUsed
+			cu.LastUsed = &t
+		}
+		out.Callers = append(out.Callers, cu)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

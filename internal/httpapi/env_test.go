@@ -24,6 +24,7 @@ import (
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -65,7 +66,7 @@ type envOptions struct {
 	// rather than the short batch delay that keeps tests quick.
 	auditDefaults bool
 	// gateway forwards the accounts' model calls (with keyVault).
-	gateway httpapi.Gateway
+	gateway *gateway.Gateway
 }
 
 // env is a real Latchkey server and what a test needs to reach into it.

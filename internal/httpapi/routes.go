@@ -174,6 +174,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/accounts/{account}/activeKey", action: access.AccountsListKeys, handle: s.activeKey, inHandler: true},
 		{pattern: "POST /api/v1/accounts/{account}/rotateKeys", action: access.AccountsRegenerateKey, handle: s.rotateKeys, inHandler: true},
 		{pattern: "GET /api/v1/accounts/{account}/keyUsage", action: access.AccountsRead, handle: s.keyUsage, inHandler: true},
+		{pattern: "GET /api/v1/accounts/{account}/usage", action: access.AccountsRead, handle: s.usage, inHandler: true},
 
 		// Accounts' data plane (accountdata.go): a key, an STS token or an
 		// Entra token with the account's data action.

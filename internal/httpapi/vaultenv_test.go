@@ -24,7 +24,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/latchkey/latchkey/internal/httpapi"
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/identity"
 )
 
@@ -52,7 +52,7 @@ type grant struct{ role, scope string }
 
 // newKVEnv starts a server whose services all read clk, with the token
 // endpoint unthrottled and the server's log kept.
-func newKVEnv(t *testing.T, clk *fakeClock, gw ...httpapi.Gateway) *kvEnv {
+func newKVEnv(t *testing.T, clk *fakeClock, gw ...*gateway.Gateway) *kvEnv {
 	t.Helper()
 	opts := envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true}
 	if len(gw) > 0 {
