@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,14 +69,51 @@ func (dd devData) tryIssueToken(account, key string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
+// chatUpstream is a small OpenAI-compatible provider on loopback that the dev
+// server's gateway calls: it answers chat completions, and fails any call
+// that does not carry its own key.
+func chatUpstream(t *testing.T, key string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+key || r.Header.Get("Api-Key") != "" || r.URL.Path != "/v1/chat/completions" {
+			http.Error(w, `{"error":{"message":"wrong key or path"}}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/v1"
+}
+
+// chat makes a chat completion call through account with key in api-key and
+// returns the status.
+func (dd devData) chat(account, key string) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, dd.url+"/accounts/"+account+"/v1/chat/completions",
+		strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("api-key", key)
+	resp, err := dd.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
 func TestCognitiveServicesCLI(t *testing.T) {
 	d := startDevCLI(t)
 	dd := d.devData()
 	keyFile := filepath.Join(t.TempDir(), "upstream.key")
 	os.WriteFile(keyFile, []byte("sk-upstream-31337\n"), 0o600)
+	upstream := chatUpstream(t, "sk-upstream-31337")
 
 	a := decodeOut[client.Account](t, d.ok("cognitiveservices", "account", "create", "--hub", "default", "--name", "aoai",
-		"--upstream", "http://127.0.0.1:9/v1", "--upstream-key-file", keyFile, "--deployment", "gpt=gpt-4o-mini"))
+		"--upstream", upstream, "--upstream-key-file", keyFile, "--deployment", "gpt=gpt-4o-mini"))
 	if a.ID != "/hubs/default/accounts/aoai" || a.AccountKind != "OpenAI" || a.Endpoint != dd.url+"/accounts/aoai" ||
 		a.Upstream.Auth != "key" || a.Upstream.Vault != "default" || a.Upstream.Secret != "account-aoai-upstream" ||
 		a.Identity.Type != "SystemAssigned" || a.Identity.PrincipalID == "" || a.ActiveKey != "key1" || a.Deployments["gpt"] != "gpt-4o-mini" {
@@ -114,6 +152,13 @@ func TestCognitiveServicesCLI(t *testing.T) {
 	if status, tok := dd.issueToken(t, "aoai", keys["key1"]); status != http.StatusOK || strings.Count(tok, ".") != 2 {
 		t.Errorf("the STS exchange with key1 = %d %q", status, tok)
 	}
+	if status, err := dd.chat("aoai", keys["key1"]); status != http.StatusOK || err != nil {
+		t.Errorf("a chat completion with key1 through the gateway = %d, %v", status, err)
+	}
+	usage := decodeOut[client.AccountUsage](t, d.ok("cognitiveservices", "account", "usage", "--name", "aoai"))
+	if usage.Requests != 1 || usage.PromptTokens != 7 || len(usage.Callers) != 1 || usage.Callers[0].Key != "key1" {
+		t.Errorf("account usage = %+v", usage)
+	}
 	after := decodeOut[client.AccountKeys](t, d.ok("cognitiveservices", "account", "keys", "regenerate", "--name", "aoai", "--key-name", "key1"))
 	if after.Key1 == keys["key1"] || after.Key2 != keys["key2"] {
 		t.Errorf("keys regenerate --key-name key1 changed key1 %v, key2 %v", after.Key1 != keys["key1"], after.Key2 != keys["key2"])
@@ -139,14 +184,17 @@ func TestCognitiveServicesCLI(t *testing.T) {
 }
 
 // TestCognitiveServicesRotateCLI rotates an account's keys while a client
-// calls its data plane continuously, taking before each call the key the
-// rotation says consumers should use: no call fails, the regeneration of
+// calls its model continuously through the gateway, taking before each call
+// the key the rotation says consumers should use: no call fails, the regeneration of
 // key1 is held back while key1 was used within the quiet period, naming the
 // caller, and both keys end up new.
 func TestCognitiveServicesRotateCLI(t *testing.T) {
 	d := startDevCLI(t)
 	dd := d.devData()
-	d.ok("cognitiveservices", "account", "create", "--hub", "default", "--name", "aoai", "--upstream", "http://127.0.0.1:9/v1", "--upstream-no-auth")
+	keyFile := filepath.Join(t.TempDir(), "upstream.key")
+	os.WriteFile(keyFile, []byte("sk-upstream-rot"), 0o600)
+	d.ok("cognitiveservices", "account", "create", "--hub", "default", "--name", "aoai", "--upstream", chatUpstream(t, "sk-upstream-rot"),
+		"--upstream-key-file", keyFile)
 	before := decodeOut[client.AccountKeys](t, d.ok("cognitiveservices", "account", "keys", "list", "--name", "aoai"))
 
 	var calls, failures atomic.Int64
@@ -163,9 +211,9 @@ func TestCognitiveServicesRotateCLI(t *testing.T) {
 			default:
 			}
 			ak, err := dd.api.ActiveKey(t.Context(), "aoai")
-			status, body := 0, ""
+			status, body := 0, "a model call through the gateway"
 			if err == nil {
-				status, body, err = dd.tryIssueToken("aoai", ak.Key)
+				status, err = dd.chat("aoai", ak.Key)
 			}
 			calls.Add(1)
 			if err != nil || status != http.StatusOK {
