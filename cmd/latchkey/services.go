@@ -85,7 +85,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	rev, err := review.New(review.Options{Store: st, Access: acc})
+	rev, err := review.New(review.Options{Store: st, Access: acc, KeySources: []review.KeySource{accounts.ReviewKeys}})
 	if err != nil {
 		return nil, nil, err
 	}
