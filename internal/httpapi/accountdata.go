@@ -9,7 +9,6 @@ import (
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/errs"
-	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/identity"
 )
 
@@ -116,59 +115,75 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// Gateway forwards an authenticated call of an account's data plane to the
+// account's upstream, with the upstream's credential in place of the
+// caller's, and meters it: internal/gateway's *Gateway, which cmd/latchkey
+// adapts to these terms (adapters do not import each other).
+type Gateway interface {
+	Forward(w http.ResponseWriter, r *http.Request, call GatewayCall) error
+	// Usage returns what the account's callers used through this process.
+	Usage(account string) client.AccountUsage
+}
+
+// GatewayCall is one call for the Gateway: which surface, where it goes and
+// how it is authenticated there, who makes it and within what limits, and
+// the path after /openai or /v1.
+type GatewayCall struct {
+	// Azure says the call came on the Azure OpenAI paths (/openai/...),
+	// whose deployment becomes the body's model; else the OpenAI paths (/v1/...).
+	Azure       bool
+	BaseURL     *url.URL
+	Inject      func(h http.Header) // sets the upstream's credential; nil sends none
+	Deployments map[string]string
+	Account     string
+	// CallerKey names the caller for metering and limits: key1 or key2 (a
+	// key or an STS token minted from it), or principal:<oid>.
+	CallerKey string
+	Principal string // the principal's object id for an Entra token, else ""
+
+	RequestsPerMinute, TokensPerMinute int // 0: unlimited
+	Rest                               string
+}
+
 func (s *Server) azureOpenAI(w http.ResponseWriter, r *http.Request) error {
-	up, c, lim, err := s.gatewayCall(r)
-	if err != nil {
-		return err
-	}
-	return s.gateway.ServeAzureOpenAI(w, r, up, c, lim, "/"+r.PathValue("rest"))
+	return s.forward(w, r, true)
 }
 
 func (s *Server) openAI(w http.ResponseWriter, r *http.Request) error {
-	up, c, lim, err := s.gatewayCall(r)
-	if err != nil {
-		return err
-	}
-	return s.gateway.ServeOpenAI(w, r, up, c, lim, "/"+r.PathValue("rest"))
+	return s.forward(w, r, false)
 }
 
-// gatewayCall describes the request's call for the gateway: the account's
-// upstream with its credential, the caller (a key's name, or the principal
-// of an Entra token) and its limits.
-func (s *Server) gatewayCall(r *http.Request) (gateway.Upstream, gateway.Caller, gateway.Limits, error) {
+// forward hands the request's call to the gateway: the account's upstream
+// with its credential, and the caller (a key's name, or the principal of an
+// Entra token) with its limits.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, azure bool) error {
 	const o = "accounts.forward"
-	var (
-		up  gateway.Upstream
-		c   gateway.Caller
-		lim gateway.Limits
-	)
 	if s.gateway == nil {
-		return up, c, lim, errs.E(errs.Unavailable, o, "this server forwards no model calls", nil)
+		return errs.E(errs.Unavailable, o, "this server forwards no model calls", nil)
 	}
-	call := callOf(r.Context())
-	a := call.account
+	c := callOf(r.Context())
+	a := c.account
 	if a.Upstream.URL == "" {
-		return up, c, lim, errs.E(errs.Unavailable, o, "account "+a.Name+" has no upstream: its administrator sets one with latchkey cognitiveservices account update --name "+a.Name+" --upstream URL", nil)
+		return errs.E(errs.Unavailable, o, "account "+a.Name+" has no upstream: its administrator sets one with latchkey cognitiveservices account update --name "+a.Name+" --upstream URL", nil)
 	}
 	base, err := url.Parse(a.Upstream.URL)
 	if err != nil {
-		return up, c, lim, errs.E(errs.Internal, o, "", err)
+		return errs.E(errs.Internal, o, "", err)
 	}
 	cred, err := s.accounts.Credential(r.Context(), a, publicHost(r))
 	if err != nil {
-		return up, c, lim, err
+		return err
 	}
-	up = gateway.Upstream{BaseURL: base, Deployments: a.Deployments}
+	call := GatewayCall{Azure: azure, BaseURL: base, Deployments: a.Deployments, Account: a.Name, Rest: "/" + r.PathValue("rest"),
+		RequestsPerMinute: a.Limits.RequestsPerMinute, TokensPerMinute: a.Limits.TokensPerMinute}
 	if cred.Header != "" {
-		up.Inject = func(h http.Header) { h.Set(cred.Header, cred.Value.Reveal()) }
+		call.Inject = func(h http.Header) { h.Set(cred.Header, cred.Value.Reveal()) }
 	}
-	c.Account = a.Name
 	switch {
-	case call.key != nil:
-		c.Key = call.key.Key
-	case call.claims != nil:
-		c.Key, c.Principal = "principal:"+call.claims.ObjectID, call.claims.ObjectID
+	case c.key != nil:
+		call.CallerKey = c.key.Key
+	case c.claims != nil:
+		call.CallerKey, call.Principal = "principal:"+c.claims.ObjectID, c.claims.ObjectID
 	}
-	lim = gateway.Limits{RequestsPerMinute: a.Limits.RequestsPerMinute, TokensPerMinute: a.Limits.TokensPerMinute}
-	return up, c, lim, nil
+	return s.gateway.Forward(w, r, call)
 }

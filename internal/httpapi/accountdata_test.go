@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/gateway"
+	"github.com/latchkey/latchkey/internal/httpapi"
 )
 
 // upstream is a small OpenAI-compatible provider on loopback, the one fake
@@ -171,6 +172,29 @@ func TestAccountsDataPlaneAuth(t *testing.T) {
 	if a := e.dataCall("aoai", "/v1/models", "", "api-key", ks.Key2); a.status != http.StatusOK {
 		t.Errorf("key2 after regenerating key1 = %d %s", a.status, a.body)
 	}
+}
+
+// testGateway adapts the real gateway to httpapi.Gateway, as cmd/latchkey's
+// gatewayAdapter does (adapters do not import each other; tests may).
+type testGateway struct{ g *gateway.Gateway }
+
+func (a testGateway) Forward(w http.ResponseWriter, r *http.Request, c httpapi.GatewayCall) error {
+	up := gateway.Upstream{BaseURL: c.BaseURL, Inject: c.Inject, Deployments: c.Deployments}
+	caller := gateway.Caller{Account: c.Account, Key: c.CallerKey, Principal: c.Principal}
+	lim := gateway.Limits{RequestsPerMinute: c.RequestsPerMinute, TokensPerMinute: c.TokensPerMinute}
+	if c.Azure {
+		return a.g.ServeAzureOpenAI(w, r, up, caller, lim, c.Rest)
+	}
+	return a.g.ServeOpenAI(w, r, up, caller, lim, c.Rest)
+}
+
+func (a testGateway) Usage(account string) client.AccountUsage {
+	u := a.g.Usage(account)
+	out := client.AccountUsage{Account: u.Account, Requests: u.Requests, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
+	for _, c := range u.Callers {
+		out.Callers = append(out.Callers, client.CallerUsage{Key: c.Key, Requests: c.Requests, PromptTokens: c.PromptTokens, CompletionTokens: c.CompletionTokens})
+	}
+	return out
 }
 
 // callerRequests returns how many calls of caller key the gateway metered

@@ -312,16 +312,9 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request) error {
 	if s.gateway == nil {
 		return errs.E(errs.Unavailable, "httpapi.usage", "this server forwards no model calls, so it meters none", nil)
 	}
-	u := s.gateway.Usage(a.Name)
-	out := client.AccountUsage{Account: a.Name, Requests: u.Requests, PromptTokens: u.PromptTokens,
-		CompletionTokens: u.CompletionTokens, Callers: []client.CallerUsage{}}
-	for _, c := range u.Callers {
-		cu := client.CallerUsage{Key: c.Key, Requests: c.Requests, PromptTokens: c.PromptTokens, CompletionTokens: c.CompletionTokens}
-		if !c.LastUsed.IsZero() {
-			t := c.LastUsed
-			cu.LastUsed = &t
-		}
-		out.Callers = append(out.Callers, cu)
+	out := s.gateway.Usage(a.Name)
+	if out.Callers == nil {
+		out.Callers = []client.CallerUsage{}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -130,7 +130,10 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		srvOpts.Audit = e.trail
 	}
 	srvOpts.AuditStore, srvOpts.Review = e.db, e.review
-	srvOpts.Accounts, srvOpts.Gateway = e.accounts, opts.gateway
+	srvOpts.Accounts = e.accounts
+	if opts.gateway != nil {
+		srvOpts.Gateway = testGateway{opts.gateway}
+	}
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/account"
-	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/store"
@@ -54,7 +53,7 @@ type Options struct {
 	// routes answering 503.
 	Accounts *account.Service
 	// Gateway forwards the accounts' model calls; nil answers them 503.
-	Gateway *gateway.Gateway
+	Gateway Gateway
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AuditStore is the audit trail the management API lists and verifies;
@@ -83,7 +82,7 @@ type Server struct {
 	auditStore     store.Audit
 	review         *review.Service
 	accounts       *account.Service
-	gateway        *gateway.Gateway
+	gateway        Gateway
 }
 
 // New builds a Server and its routes.
