@@ -99,6 +99,7 @@ Start a development server with:  latchkey dev`,
 		newLoginCommand(e), newLogoutCommand(e), newSPCommand(e), newIdentityCommand(e), newUserCommand(e),
 		newRoleCommand(e), newHubCommand(e), newProjectCommand(e), withKeyVaultData(e, newKeyVaultCommand(e)),
 		newAuditCommand(e), newAccessCommand(e))
+	root.AddCommand(newCognitiveServicesCommand(e))
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/seal"
@@ -99,6 +100,9 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sinks.register(reg)
+	// The gateway forwards the accounts' model calls to their upstreams,
+	// trusting the system's roots.
+	gw := gateway.New(gateway.Options{Logger: logger, Registerer: reg})
 	api := httpapi.New(httpapi.Options{
 		Logger: logger, Registry: reg, Ready: st.Ping, Identity: a.identity, Access: a.access,
 		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
@@ -106,6 +110,7 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		},
 		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain, Audit: a.audit,
 		AuditStore: st, Review: a.review,
+		Accounts: a.accounts, Gateway: gatewayAdapter{gw},
 	})
 	if err := httpapi.RegisterMetrics(reg, httpapi.MetricSources{Identity: a.identity, Access: a.access, Vault: a.vault, Audit: a.audit}); err != nil {
 		return fmt.Errorf("register metrics: %w", err)

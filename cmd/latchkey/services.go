@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
@@ -30,6 +31,7 @@ type app struct {
 	identity *identity.Service
 	access   *access.Service
 	vault    *vault.Service
+	accounts *account.Service
 	audit    *audit.Writer
 	review   *review.Service
 }
@@ -78,7 +80,12 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	rev, err := review.New(review.Options{Store: st, Access: acc})
+	accounts, err := account.New(ctx, account.Options{Store: st, Keys: keys, TenantID: inst.TenantID, Access: acc, Vault: vs, Identity: ids,
+		Logger: logger, Feed: feed, Sync: sync})
+	if err != nil {
+		return nil, nil, err
+	}
+	rev, err := review.New(review.Options{Store: st, Access: acc, KeySources: []review.KeySource{accounts.ReviewKeys}})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,7 +103,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	}
 	// The audit writer drains its queue when its context ends: stop runs
 	// after the HTTP server has stopped, so no request is still recording.
-	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, trail.Run}
+	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, accounts.Run, trail.Run}
 	loops = append(loops, retention.Run) // prunes the audit trail hourly
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
@@ -108,7 +115,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 			<-done
 		}
 	}
-	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail, review: rev}, stop, nil
+	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, accounts: accounts, audit: trail, review: rev}, stop, nil
 }
 
 // followChanges makes the process's one change-feed follower, which reports

@@ -52,6 +52,9 @@ func (s *Server) authorize(r *http.Request, rt route) (*http.Request, error) {
 		}
 		return r, checkAPIVersion(r)
 	}
+	if rt.surface == surfaceAccount {
+		return s.authenticateAccount(r, rt)
+	}
 	c, err := s.authenticate(r)
 	if err != nil {
 		return r, err

@@ -22,8 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/auditsink"
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -53,7 +55,7 @@ type envOptions struct {
 	// logs keeps the server's log, at Debug, in env.logs; otherwise it is
 	// discarded.
 	logs bool
-	// keyVault adds the access, vault and audit services and serves the data
+	// keyVault adds the access, vault, account and audit services and serves the data
 	// plane on *.vault.localhost with a certificate of a test CA. The sandbox
 	// has no DNS for those hosts: env.hc dials every host at the server's
 	// 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
@@ -67,6 +69,8 @@ type envOptions struct {
 	// auditSink copies the audit trail, as a sink does, as JSON Lines into
 	// env.sinkOut.
 	auditSink bool
+	// gateway forwards the accounts' model calls (with keyVault).
+	gateway *gateway.Gateway
 }
 
 // env is a real Latchkey server and what a test needs to reach into it.
@@ -82,10 +86,11 @@ type env struct {
 	reg    *prometheus.Registry // what /metrics serves: the server's and the services' metrics
 
 	// Set only with envOptions.keyVault.
-	access *access.Service
-	vault  *vault.Service
-	trail  *audit.Writer
-	review *review.Service
+	access   *access.Service
+	vault    *vault.Service
+	accounts *account.Service
+	trail    *audit.Writer
+	review   *review.Service
 	// With envOptions.auditSink: the sink and what it wrote.
 	sink    *auditsink.Sink
 	sinkOut *lockedBuffer
@@ -132,6 +137,10 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		srvOpts.Audit = e.trail
 	}
 	srvOpts.AuditStore, srvOpts.Review = e.db, e.review
+	srvOpts.Accounts = e.accounts
+	if opts.gateway != nil {
+		srvOpts.Gateway = testGateway{opts.gateway}
+	}
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
@@ -192,6 +201,12 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.vault.Run)
+	e.accounts, err = account.New(ctx, account.Options{Store: e.db, Keys: keys, TenantID: e.tenant, Access: e.access, Vault: e.vault,
+		Identity: e.ids, Now: now, Logger: log})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	runUntilCleanup(e.t, e.accounts.Run)
 	auditOpts := audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}
 	if opts.auditDefaults {
 		auditOpts.MaxDelay = 0

@@ -32,6 +32,7 @@ var surfaceNames = [...]string{
 	surfaceManagement: "management",
 	surfaceOAuth:      "oauth",
 	surfaceVault:      "vault",
+	surfaceAccount:    "account",
 }
 
 // String names the surface, for metric labels. A surface missing from

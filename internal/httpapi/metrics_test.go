@@ -20,7 +20,7 @@ import (
 // from the bounded sets, and its operation is its declared action.
 func TestRouteMetricLabels(t *testing.T) {
 	s := newTestServer(t, Options{})
-	surfaces := []string{"management", "oauth", "vault", "operations"}
+	surfaces := []string{"management", "oauth", "vault", "account", "operations"}
 	for _, rt := range append(s.routes(), s.vaultRoutes()...) {
 		surface, operation, pattern := routeLabels(rt)
 		if !slices.Contains(surfaces, surface) {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/store"
@@ -48,6 +49,11 @@ type Options struct {
 	// Audit receives an event for every authenticated request and every token
 	// request; nil records nothing.
 	Audit Auditor
+	// Accounts is the AI services account service; nil leaves the accounts'
+	// routes answering 503.
+	Accounts *account.Service
+	// Gateway forwards the accounts' model calls; nil answers them 503.
+	Gateway Gateway
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AuditStore is the audit trail the management API lists and verifies;
@@ -75,6 +81,8 @@ type Server struct {
 	auditor        Auditor
 	auditStore     store.Audit
 	review         *review.Service
+	accounts       *account.Service
+	gateway        Gateway
 }
 
 // New builds a Server and its routes.
@@ -95,6 +103,8 @@ func New(opts Options) *Server {
 		auditor:        opts.Audit,
 		auditStore:     opts.AuditStore,
 		review:         opts.Review,
+		accounts:       opts.Accounts,
+		gateway:        opts.Gateway,
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)
