@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/store"
 )
@@ -87,8 +89,11 @@ func canaryForms(secret string) []string {
 }
 
 func TestCanaryEverySurface(t *testing.T) {
-	e := &kvEnv{env: newEnv(t, envOptions{editIdentity: unthrottled, logs: true, keyVault: true, auditSink: true})}
+	gwLogs := &lockedBuffer{}
+	gw := gateway.New(gateway.Options{Logger: slog.New(slog.NewTextHandler(gwLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	e := &kvEnv{env: newEnv(t, envOptions{editIdentity: unthrottled, logs: true, keyVault: true, auditSink: true, gateway: gw})}
 	e.setUp()
+	up := newUpstream(t)
 	rec := &canaryRecorder{next: e.hc.Transport}
 	hc := &http.Client{Transport: rec}
 	ctx := t.Context()
@@ -225,6 +230,83 @@ func TestCanaryEverySurface(t *testing.T) {
 	got, body = send(ctx, http.MethodGet, e.authorityHost()+"api/v1/me", canary, "", "")
 	want("management with the canary as token", got, 401, body)
 
+	// AI services accounts: the canary as the upstream's key, the account's
+	// keys and an STS token, through the management API, the STS exchange
+	// and the gateway (JSON and a stream), before and after a regeneration.
+	upstreamKey := canary + "-upstream"
+	secrets = append(secrets, upstreamKey)
+	upURL := up.URL + "/v1"
+	if _, _, err := admin.CreateAccount(ctx, "default", "canaryacct", client.AccountRequest{
+		Upstream: &client.AccountUpstreamRequest{URL: &upURL, Key: &upstreamKey, Vault: "default"}}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := admin.ListKeys(holds, "canaryacct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, keys.Key1, keys.Key2)
+	acct := strings.TrimSuffix(e.authorityHost(), "/") + "/accounts/canaryacct"
+	call := func(c context.Context, path, header, value, body string, status int) string {
+		t.Helper()
+		req, err := http.NewRequestWithContext(c, http.MethodPost, acct+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != status {
+			t.Fatalf("POST %s with %s = %d %s, want %d", path, header, resp.StatusCode, b, status)
+		}
+		return string(b)
+	}
+	sts := call(holds, "/sts/v1.0/issueToken", "Ocp-Apim-Subscription-Key", keys.Key1, "", 200)
+	secrets = append(secrets, sts)
+	chat := `{"model":"gpt","messages":[{"role":"user","content":"hi"}]}`
+	call(ctx, "/v1/chat/completions", "api-key", keys.Key1, chat, 200)
+	call(ctx, "/v1/chat/completions", "api-key", keys.Key2, `{"model":"gpt","stream":true,"messages":[]}`, 200)
+	call(ctx, "/openai/deployments/gpt/chat/completions?api-version=2024-10-21", "Ocp-Apim-Subscription-Key", keys.Key2, chat, 200)
+	call(ctx, "/v1/chat/completions", "Authorization", "Bearer "+sts, chat, 200)
+	call(ctx, "/v1/chat/completions", "api-key", canary, chat, 401)
+	call(ctx, "/v1/chat/completions", "Authorization", "Bearer "+canary, chat, 401)
+	call(ctx, "/sts/v1.0/issueToken", "Ocp-Apim-Subscription-Key", canary, "", 401)
+	regenerated, err := admin.RegenerateKey(holds, "canaryacct", "key1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, regenerated.Key1)
+	call(ctx, "/v1/chat/completions", "api-key", keys.Key1, chat, 401)
+	call(ctx, "/v1/chat/completions", "Authorization", "Bearer "+sts, chat, 401)
+	if _, err := admin.KeyUses(ctx, "canaryacct"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Usage(ctx, "canaryacct"); err != nil {
+		t.Fatal(err)
+	}
+	calls := up.seen()
+	if len(calls) < 4 {
+		t.Fatalf("the upstream saw %d calls, want the 4 that were allowed", len(calls))
+	}
+	for _, c := range calls {
+		if got := c.header.Get("Authorization"); got != "Bearer "+upstreamKey {
+			t.Errorf("the upstream got Authorization %.20q..., want its own key", got)
+		}
+		for name, vs := range c.header {
+			for _, k := range []string{keys.Key1, keys.Key2, sts, regenerated.Key1} {
+				if strings.Contains(strings.Join(vs, ","), k) {
+					t.Errorf("the upstream saw a caller's credential in its %s header", name)
+				}
+			}
+		}
+	}
+
 	// Let the audit writer store what it queued, then search everything.
 	waitAudit(t, e.env)
 	var haystacks []struct{ where, text string }
@@ -242,6 +324,7 @@ func TestCanaryEverySurface(t *testing.T) {
 		}
 	}
 	add("the server's log", e.logs.String())
+	add("the gateway's log", gwLogs.String())
 	if !strings.Contains(e.logs.String(), "level=DEBUG") {
 		t.Fatal("the log was not kept at Debug level; the test would prove little")
 	}
