@@ -94,7 +94,15 @@ func TestAccountsOpenAIClients(t *testing.T) {
 			if chunks != 3 || len(acc.Choices) != 1 || acc.Choices[0].Message.Content != "Hello" || acc.Usage.TotalTokens != 9 {
 				t.Errorf("the stream = %d chunks, %+v", chunks, acc.ChatCompletion)
 			}
+			// The client may have read the last event before the gateway,
+			// which meters the stream once it ends, has finished the call.
 			u := callerUsage(gw, c.caller)
+			for deadline := time.Now().Add(5 * time.Second); u.Requests != 2 || u.CompletionTokens != 4; u = callerUsage(gw, c.caller) {
+				if time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
 			if u.Requests != 2 || u.PromptTokens != 14 || u.CompletionTokens != 4 {
 				t.Errorf("the gateway metered %+v for %s, want 2 requests, 14 + 4 tokens", u, c.caller)
 			}
