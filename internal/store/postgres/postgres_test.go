@@ -96,7 +96,7 @@ func TestMigrations(t *testing.T) {
 			// The pool stays db's, which closes it; this DB needs no Close of its own.
 			return sqlstore.New(db.sql, d, nil).Migrate(ctx)
 		},
-		TooNew:        &sqlstore.SchemaTooNewError{Database: "PostgreSQL", Version: 7, Known: 6},
-		TooNewMessage: "PostgreSQL database schema is at version 7 but this latchkey knows only up to 6: upgrade latchkey",
+		TooNew:        &sqlstore.SchemaTooNewError{Database: "PostgreSQL", Version: 8, Known: 7},
+		TooNewMessage: "PostgreSQL database schema is at version 8 but this latchkey knows only up to 7: upgrade latchkey",
 	})
 }

@@ -19,7 +19,7 @@ import (
 
 // migrations names every migration a backend embeds, oldest first. The
 // backends share one schema history, so each applies these, in this order.
-var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit"}
+var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit", "0007_connections"}
 
 // Migrator is a backend's handle as the migration checks use it: the store,
 // and the Migrate that builds its schema and returns the migrations applied.
@@ -44,7 +44,7 @@ type MigrationBackend[D Migrator, E error] struct {
 	// the backend embeds. keep is given the embedded ones and returns fsys.
 	MigrateWith func(ctx context.Context, db D, keep func(embedded fs.FS) (fsys fs.FS, err error)) ([]string, error)
 	// TooNew is the error Migrate must return when the database holds a
-	// migration 0007, one past what the backend embeds, and TooNewMessage its
+	// migration one past what the backend embeds, and TooNewMessage its
 	// text.
 	TooNew        E
 	TooNewMessage string
@@ -111,8 +111,9 @@ func testSchemaTooNew[D Migrator, E error](t *testing.T, b MigrationBackend[D, E
 	if _, err := db.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
+	future := len(migrations) + 1
 	_, err := b.SQL(db).ExecContext(t.Context(),
-		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (7, '0007_future', 0)`)
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)`, future, fmt.Sprintf("%04d_future", future))
 	if err != nil {
 		t.Fatal(err)
 	}
