@@ -23,6 +23,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -56,6 +57,8 @@ type envOptions struct {
 	// has no DNS for those hosts: env.hc dials every host at the server's
 	// 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
 	keyVault bool
+	// connections adds the connection service (it needs keyVault).
+	connections bool
 }
 
 // env is a real Latchkey server and what a test needs to reach into it.
@@ -74,7 +77,8 @@ type env struct {
 	vault  *vault.Service
 	trail  *audit.Writer
 	port   string
-	wire   *wireLog // what hc sent and received
+	wire   *wireLog            // what hc sent and received
+	conns  *connection.Service // set only with envOptions.connections
 }
 
 // newEnv starts a server as opts say and stops it when the test ends.
@@ -109,6 +113,14 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	e.startVaultServices(ctx, keys, log, now)
 	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain, srvOpts.Audit = e.access, e.vault, "localhost", e.trail
+	if opts.connections {
+		if e.conns, err = connection.New(ctx, connection.Options{Store: e.db, Access: e.access, Vault: e.vault, Directory: e.ids,
+			Audit: e.trail, Now: now, Logger: log}); err != nil {
+			t.Fatal(err)
+		}
+		runUntilCleanup(t, e.conns.Run)
+		srvOpts.Connections = e.conns
+	}
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}

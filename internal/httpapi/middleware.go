@@ -68,7 +68,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		// A write's response waits, held here, until its audit event is stored.
 		var held *bufferedWriter
 		out := http.ResponseWriter(rec)
-		if auditing && isWrite(r) && rt.surface != surfaceOAuth {
+		if auditing && isWrite(r) && rt.surface != surfaceOAuth && !rt.stream {
 			held = &bufferedWriter{header: make(http.Header)}
 			out = held
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/vault"
 )
@@ -45,6 +46,12 @@ type Options struct {
 	// Audit receives an event for every authenticated request and every token
 	// request; nil records nothing.
 	Audit Auditor
+	// Connections is the connection service; nil leaves its routes
+	// answering 503.
+	Connections *connection.Service
+	// ConnectionProxy forwards calls through the connection proxy; nil
+	// forwards with a plain reverse proxy (no metering or rate limits).
+	ConnectionProxy ConnectionForwarder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -66,6 +73,8 @@ type Server struct {
 	mux            *http.ServeMux
 	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
 	auditor        Auditor
+	connections    *connection.Service
+	connProxy      ConnectionForwarder
 }
 
 // New builds a Server and its routes.
@@ -84,6 +93,11 @@ func New(opts Options) *Server {
 		mux:            http.NewServeMux(),
 		vaultMux:       http.NewServeMux(),
 		auditor:        opts.Audit,
+		connections:    opts.Connections,
+		connProxy:      opts.ConnectionProxy,
+	}
+	if s.connProxy == nil {
+		s.connProxy = passthrough{}
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)

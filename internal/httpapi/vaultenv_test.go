@@ -53,7 +53,13 @@ type grant struct{ role, scope string }
 // endpoint unthrottled and the server's log kept.
 func newKVEnv(t *testing.T, clk *fakeClock) *kvEnv {
 	t.Helper()
-	e := &kvEnv{env: newEnv(t, envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true})}
+	return newKVEnvWith(t, envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true})
+}
+
+// newKVEnvWith is newKVEnv with the options given (keyVault among them).
+func newKVEnvWith(t *testing.T, opts envOptions) *kvEnv {
+	t.Helper()
+	e := &kvEnv{env: newEnv(t, opts)}
 	e.admin = e.principal("admin", grant{"Owner", "/"}, grant{"Key Vault Administrator", "/"})
 	for _, scope := range []string{"/hubs/default", "/hubs/default/vaults/default", "/hubs/default/vaults/other"} {
 		if _, err := e.access.CreateResource(context.Background(), e.admin.ID, scope); err != nil {
