@@ -97,7 +97,8 @@ Start a development server with:  latchkey dev`,
 	}
 	root.AddCommand(newAdminCommand(e), newRunCommand(e), newAgentCommand(e), newServeCommand(e), newDevCommand(e), newMigrateCommand(e),
 		newLoginCommand(e), newLogoutCommand(e), newSPCommand(e), newIdentityCommand(e), newUserCommand(e),
-		newRoleCommand(e), newHubCommand(e), newProjectCommand(e), withKeyVaultData(e, newKeyVaultCommand(e)))
+		newRoleCommand(e), newHubCommand(e), newProjectCommand(e), withKeyVaultData(e, newKeyVaultCommand(e)),
+		newConnectionCommand(e))
 	return root
 }
 

@@ -98,6 +98,7 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 			return a.access.Authorize(ctx, c.ObjectID, string(action), scope)
 		},
 		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain, Audit: a.audit,
+		Connections: a.connections,
 	})
 	logger.Info("latchkey started", "addr", ln.Addr().String(), "version", version(),
 		"database", storeKind(c), "tenant_id", a.inst.TenantID, "master_key_id", keys.ActiveID())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -29,6 +30,9 @@ type app struct {
 	access   *access.Service
 	vault    *vault.Service
 	audit    *audit.Writer
+	// connections is the connection service: hubs' and projects'
+	// connections, their credentials kept in the hub's Key Vault connection.
+	connections *connection.Service
 }
 
 // startServices migrates the store, initialises the installation and starts
@@ -73,6 +77,11 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
+	conns, err := connection.New(ctx, connection.Options{Store: st, Access: acc, Vault: vs, Directory: ids, Audit: trail,
+		Logger: logger, Feed: feed, Sync: sync})
+	if err != nil {
+		return nil, nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	runFeed := func(ctx context.Context) error {
 		feed.Run(ctx, 5*time.Second, func(err error) {
@@ -82,7 +91,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	}
 	// The audit writer drains its queue when its context ends: stop runs
 	// after the HTTP server has stopped, so no request is still recording.
-	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, trail.Run}
+	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, trail.Run, conns.Run}
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
 		go func() { _ = run(runCtx); done <- struct{}{} }()
@@ -93,7 +102,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 			<-done
 		}
 	}
-	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail}, stop, nil
+	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail, connections: conns}, stop, nil
 }
 
 // followChanges makes the process's one change-feed follower, which reports
