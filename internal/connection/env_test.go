@@ -23,7 +23,7 @@ import (
 // managed identity "h-vault" that holds Key Vault Secrets Officer on kv.
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	db       *sqlite.DB
 	ids      *identity.Service
 	access   *access.Service
@@ -34,7 +34,7 @@ type env struct {
 	identity store.Principal
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := t.Context()
 	e := &env{t: t}
@@ -97,7 +97,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // run runs fn (a service's Run) until the test ends.
-func run(t *testing.T, fn func(context.Context) error) {
+func run(t testing.TB, fn func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
