@@ -157,8 +157,9 @@ func dialable(addr net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// seedDev makes the dev admin Owner and Key Vault Administrator at the tenant,
-// and creates hub, project and vault "default", unless they exist.
+// seedDev makes the dev admin Owner, Key Vault Administrator and Azure AI
+// Developer at the tenant, and creates hub, project and vault "default",
+// unless they exist.
 func seedDev(ctx context.Context, a *app, adminID string) error {
 	if err := grantAdmin(ctx, a.access, adminID); err != nil {
 		return err
