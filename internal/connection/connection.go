@@ -179,9 +179,10 @@ func (r Ref) parent() string {
 	return access.ProjectScope(r.Hub, r.Project)
 }
 
-// check validates the names of r and returns it lower-cased.
+// check validates the names of r (ASCII letters, digits and '-', so that
+// no other character folds into one of them) and returns it lower-cased.
 func (r Ref) check(op string) (Ref, error) {
-	if _, err := access.ParseScope(r.Scope()); err != nil || r.Hub == "" || r.Name == "" || strings.Contains(r.Hub+r.Project+r.Name, "/") {
+	if !validLabel(r.Hub) || r.Project != "" && !validLabel(r.Project) || !validLabel(r.Name) {
 		return r, errs.Invalidf(op, "name", "hub %q, project %q and connection %q: each must be 1 to 63 letters, digits or '-' (the project may be left out)",
 			clip(r.Hub), clip(r.Project), clip(r.Name))
 	}

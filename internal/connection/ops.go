@@ -106,6 +106,7 @@ func (s *Service) Get(ctx context.Context, callerID string, ref Ref) (*Connectio
 // NotFound (the hub or project).
 func (s *Service) List(ctx context.Context, callerID, hub, project string) ([]*Connection, error) {
 	const o = "connection.List"
+	// The name is a placeholder: only the hub and project are checked.
 	ref, err := Ref{Hub: hub, Project: project, Name: "x"}.check(o)
 	if err != nil {
 		return nil, err

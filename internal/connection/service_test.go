@@ -371,3 +371,27 @@ func fieldOf(err error) string {
 	}
 	return ""
 }
+
+// TestNames: names are ASCII; nothing folds into them.
+func TestNames(t *testing.T) {
+	e := newEnv(t)
+	for _, ref := range []connection.Ref{
+		{Hub: "h", Name: "\u212aey"}, // KELVIN SIGN would fold to "k"
+		{Hub: "\u212a", Name: "c"},
+		{Hub: "h", Project: "p1", Name: "a/b"},
+		{Hub: "h", Name: strings.Repeat("a", 64)},
+		{Hub: "h", Name: ""},
+	} {
+		_, _, err := e.conns.Put(t.Context(), e.admin, ref, connection.Definition{Category: connection.CategoryAzureBlob, Target: "https://b"})
+		if !errs.Is(err, errs.Invalid) && !errs.Is(err, errs.Forbidden) {
+			t.Errorf("Put(%q) = %v, want Invalid", ref, err)
+		}
+		if _, err := e.conns.Get(t.Context(), e.admin, ref); !errs.Is(err, errs.Invalid) {
+			t.Errorf("Get(%q) = %v, want Invalid", ref, err)
+		}
+	}
+	c := e.put(connection.Ref{Hub: "H", Project: "P1", Name: "Blob-1"}, connection.Definition{Category: connection.CategoryAzureBlob, Target: "https://b"})
+	if c.Scope != "/hubs/h/projects/p1/connections/blob-1" || c.Name != "blob-1" {
+		t.Errorf("Put(mixed case) = %s %s", c.Scope, c.Name)
+	}
+}
