@@ -345,9 +345,23 @@ func TestConnectionCanary(t *testing.T) {
 			}
 			return nil
 		}},
-		{"vault listing of the hub's vault", func() error {
+		{"hub listing", func() error {
 			_, err := e.admin.Connections(ctx, "default", "")
 			return err
+		}},
+		{"the vault's own listing of its secrets (metadata)", func() error {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.vaultURL("default")+"/secrets?api-version=7.5", nil)
+			req.Header.Set("Authorization", "Bearer "+e.token(e.kvEnv.admin, e.resource()))
+			resp, err := (&http.Client{Transport: e.recorder}).Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "conn-p1-api-key-") {
+				return fmt.Errorf("vault listing = %d %s, want the connection's secret listed", resp.StatusCode, b)
+			}
+			return nil
 		}},
 		{"delete", func() error { return e.admin.DeleteConnection(ctx, "default", "p1", "api") }},
 	}
