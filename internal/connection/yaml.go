@@ -170,6 +170,11 @@ func (p *parser) checkNodes(n *yaml.Node, depth int) error {
 	if n.Kind == yaml.AliasNode || n.Anchor != "" {
 		return p.errorf(n, "", "anchors and aliases (& and *) are not accepted in a connection file")
 	}
+	switch n.Tag {
+	case "", "!!str", "!!int", "!!float", "!!bool", "!!null", "!!timestamp", "!!map", "!!seq":
+	default:
+		return p.errorf(n, "", "tags such as !name or !!binary are not accepted in a connection file")
+	}
 	for _, c := range n.Content {
 		if err := p.checkNodes(c, depth+1); err != nil {
 			return err
@@ -235,17 +240,15 @@ func (p *parser) parse(data []byte) (Spec, error) {
 	return spec, nil
 }
 
-// yamlError keeps the parser's message but not the text it quotes, which
-// may be a credential.
+// yamlError returns the parser's message, which says what and where; a
+// message that would quote the file (which may hold a credential) is
+// replaced by a plain one.
 func yamlError(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "line "); i >= 0 {
-		end := strings.IndexAny(msg[i+5:], ":, ")
-		if end > 0 {
-			return msg[i : i+5+end]
-		}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if strings.ContainsAny(msg, "`\"'\n") || len(msg) > 200 {
+		return "it does not parse"
 	}
-	return "it does not parse"
+	return msg
 }
 
 // scalar returns the text of key in m ("" when absent or null).

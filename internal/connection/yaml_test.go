@@ -119,7 +119,9 @@ func TestParseYAMLErrors(t *testing.T) {
 	cases := []struct {
 		name, doc, field, msg string
 	}{
-		{"not YAML", "name: [\n", "", "not a YAML document"},
+		{"not YAML", "name: [\n", "", "not a YAML document: line 1: did not find expected node content"},
+		{"a tag", "name: x\ntype: api_key\napi_key: !vault " + canary + "\n", "", "tags such as"},
+		{"binary", "name: x\ntype: api_key\napi_key: !!binary c2VjcmV0\n", "", "tags such as"},
 		{"a list", "- a\n- b\n", "", "must be a mapping"},
 		{"no type", "name: x\n", "type", "is not one Latchkey knows"},
 		{"unknown type", "name: x\ntype: pinecone\n", "type", `type "pinecone" is not one Latchkey knows`},
