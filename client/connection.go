@@ -88,11 +88,14 @@ type ConnectionCredentials struct {
 // ConnectionProxy says how the connection proxy sends the credential: in
 // Header (default Authorization), after Prefix (default "Bearer " for
 // Authorization, "" otherwise); Key names the secret of a CustomKeys
-// connection to send.
+// connection to send. The limits are the gateway's, per caller and minute
+// (0 or absent: unlimited).
 type ConnectionProxy struct {
-	Header string  `json:"header,omitempty"`
-	Prefix *string `json:"prefix,omitempty"`
-	Key    string  `json:"key,omitempty"`
+	Header            string  `json:"header,omitempty"`
+	Prefix            *string `json:"prefix,omitempty"`
+	Key               string  `json:"key,omitempty"`
+	RequestsPerMinute *int    `json:"requestsPerMinute,omitempty"`
+	TokensPerMinute   *int    `json:"tokensPerMinute,omitempty"`
 }
 
 // PutConnectionRequest is the body of PUT: the connection's definition.

@@ -8,6 +8,8 @@
 //	lkload token    [--data DIR]              client_credentials token requests to a dev server
 //	lkload secret   [--data DIR]              GETs of a 100-byte secret from the dev server's default vault
 //	lkload baseline --url URL --ca FILE       requests of the same shape to any HTTPS server (bench/trivialserver)
+//	lkload chat     --url URL --ca FILE --key KEY [--header api-key|authorization] [--stream]
+//	                                          OpenAI chat completions to the gateway, or to the upstream directly
 //
 // All take --connections, --duration, --warmup and --probe, and print one line
 // starting "result:" of key=value pairs (with --probe, one line starting
@@ -34,6 +36,9 @@ const usage = `usage:
   lkload secret   [--data DIR] [flags]           secret GETs from that dev server's default vault
   lkload baseline --url URL --ca FILE [flags]    requests shaped like token's to another HTTPS server
          [--like secret --bearer-bytes N]        ... or like secret's: GETs with an N-character bearer token
+  lkload chat     --url URL --ca FILE --key KEY  OpenAI chat completions (JSON) to the gateway or its upstream
+         [--header api-key|authorization]        ... the key in api-key (default) or as a bearer token
+         [--stream]                              ... asking for a stream of server-sent events, read to its end
 
 flags:
   --connections N   workers, each with its own keep-alive connection (default 16)
@@ -91,9 +96,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		t, err = baselineTarget(*rawURL, *ca, *like, *bearerBytes)
+	case "chat":
+		rawURL := fs.String("url", "", "URL of the chat completions endpoint, like https://127.0.0.1:18446/accounts/bench/v1/chat/completions")
+		ca := fs.String("ca", "", "PEM file of the CA that signed the server's certificate")
+		header := fs.String("header", "api-key", "the header carrying --key: api-key, or authorization (as a bearer token)")
+		key := fs.String("key", "", "the key the server expects")
+		stream := fs.Bool("stream", false, "ask for a stream of server-sent events, with the usage chunk")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		t, err = chatTarget(*rawURL, *ca, *header, *key, *stream)
 	default:
 		fmt.Fprint(os.Stderr, usage)
-		return fmt.Errorf("unknown mode %q: use token, secret or baseline", mode)
+		return fmt.Errorf("unknown mode %q: use token, secret, baseline or chat", mode)
 	}
 	if err != nil {
 		return err

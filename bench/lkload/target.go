@@ -21,7 +21,10 @@ type target struct {
 	method string // GET or POST
 	url    string
 	form   string // the body of a POST, application/x-www-form-urlencoded
+	json   string // or the body of a POST, application/json
 	bearer string // sent as Authorization: Bearer; "" sends none
+	// header, when set, is sent with headerValue (an api-key).
+	header, headerValue string
 	// want must appear in every good answer; wantName says what it is in an
 	// error message, which never prints want itself.
 	want     []byte
@@ -40,15 +43,24 @@ var tokenMarker = []byte(`"access_token"`)
 // returning its length.
 func (t target) send(ctx context.Context, c *http.Client) (int, error) {
 	var body io.Reader
-	if t.form != "" {
+	switch {
+	case t.form != "":
 		body = strings.NewReader(t.form)
+	case t.json != "":
+		body = strings.NewReader(t.json)
 	}
 	req, err := http.NewRequestWithContext(ctx, t.method, t.url, body)
 	if err != nil {
 		return 0, err
 	}
-	if t.form != "" {
+	switch {
+	case t.form != "":
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case t.json != "":
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if t.header != "" {
+		req.Header.Set(t.header, t.headerValue)
 	}
 	if t.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+t.bearer)

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +240,14 @@ func TestAccessCLIEligible(t *testing.T) {
 	}
 	d.fails("already active", "role", "eligible", "activate", "--id", el.ID, "--justification", "again")
 	d.logout()
+	// The activation's audit event says what was activated, and why.
+	acts := d.events("--operation", "Latchkey.Authorization/roleAssignmentScheduleRequests/write", "--result", "allowed", "--all")
+	if !slices.ContainsFunc(acts, func(ev client.AuditEvent) bool {
+		return ev.PrincipalID == sp.ID && ev.Scope == vault && strings.Contains(ev.Reason, `justification "incident 42"`) &&
+			strings.Contains(ev.Reason, "eligible.activate: principal "+sp.ID)
+	}) {
+		t.Errorf("no audit event of the activation with its justification: %+v", acts)
+	}
 
 	if dec := d.check(sp.AppID, getSecret, vault); !dec.Allowed || dec.RoleAssignmentID != act.ID {
 		t.Errorf("check while active = %+v, want allowed by %s", dec, act.ID)

@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
 )
@@ -56,7 +58,15 @@ latchkey login --service-principal with what it printed. (latchkey dev does this
 		if err != nil {
 			return err
 		}
-		acc, err := access.New(ctx, access.Options{Store: st})
+		// The grants are recorded in the audit trail like any other.
+		trail, err := audit.NewWriter(audit.Options{Store: st})
+		if err != nil {
+			return err
+		}
+		go func() { _ = trail.Run(ctx) }()
+		defer trail.Close()
+		logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+		acc, err := access.New(ctx, access.Options{Store: st, Audit: accessAudit(trail, logger)})
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,9 @@ type Config struct {
 	TokenRatePerClient  string `yaml:"token_rate_per_client"`
 	TokenRatePerAddress string `yaml:"token_rate_per_address"`
 
+	// Audit is the audit trail's retention and sinks (auditconfig.go).
+	Audit AuditConfig `yaml:"audit"`
+
 	// MasterKey is key material from LATCHKEY_MASTER_KEY. It is never read from
 	// the file or a flag (both leak: files get committed, flags show in ps).
 	MasterKey string `yaml:"-"`
@@ -58,7 +61,7 @@ func (c Config) String() string {
 	}
 	return fmt.Sprintf("addr=%s data=%s database=%s tls_cert=%s tls_key=%s master_key_file=%s master_key=%s log_format=%s log_level=%s shutdown_timeout=%s token_rate_per_client=%s token_rate_per_address=%s",
 		c.Addr, c.Data, redactDSN(c.Database), c.TLSCert, c.TLSKey, c.MasterKeyFile, mk, c.LogFormat, c.LogLevel, c.ShutdownTimeout,
-		c.TokenRatePerClient, c.TokenRatePerAddress)
+		c.TokenRatePerClient, c.TokenRatePerAddress) + " audit: " + c.Audit.String()
 }
 
 // option is one configuration key: its YAML name, flag, environment variable and
@@ -106,6 +109,12 @@ var options = []option{
 	stringOption("token_rate_per_address", "token-rate-per-address",
 		fmt.Sprintf("token requests per second per source address, burst twice that; 0 means %g, off disables", float64(identity.DefaultThrottle.PerAddress)),
 		func(c *Config) *string { return &c.TokenRatePerAddress }),
+	{
+		key: "audit.retention", flag: "audit-retention", env: "LATCHKEY_AUDIT_RETENTION",
+		usage: "how long the audit trail keeps events: 365d (the default), 90d, 8760h, or forever",
+		set:   func(c *Config, v string) error { c.Audit.Retention = v; return nil },
+		get:   func(c *Config) string { return c.Audit.Retention },
+	},
 }
 
 // addFlags declares configuration flags on fs: those of the given keys, or all
@@ -165,10 +174,13 @@ func loadFile(c *Config, path string) error {
 	return nil
 }
 
+// knownKeys lists the file's top-level keys (audit.retention is under audit).
 func knownKeys() string {
-	keys := make([]string, len(options))
-	for i, o := range options {
-		keys[i] = o.key
+	var keys []string
+	for _, o := range options {
+		if k, _, _ := strings.Cut(o.key, "."); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
 	}
 	return strings.Join(keys, ", ")
 }
@@ -201,6 +213,9 @@ func (c Config) validate() error {
 		problems = append(problems, errors.New("no database: give --database postgres://... or --data DIR for an embedded SQLite database"))
 	}
 	if _, err := c.throttleOptions(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := c.Audit.validate(); err != nil {
 		problems = append(problems, err)
 	}
 	return errors.Join(problems...)

@@ -268,9 +268,7 @@ func definitionOf(s connection.Spec) client.ConnectionDefinition {
 		Metadata: s.Metadata, Tags: s.Tags, Account: s.Account, Vault: s.Vault, Identity: s.Identity,
 		ReadersReadDatastoreCredentials: s.ReadersReadDatastoreCredentials, Credentials: credentialsWire(s.Credentials),
 	}
-	if s.Proxy != nil {
-		d.Proxy = &client.ConnectionProxy{Header: s.Proxy.Header, Prefix: s.Proxy.Prefix, Key: s.Proxy.Key}
-	}
+	d.Proxy = proxyWire(s.Proxy)
 	return d
 }
 
@@ -284,10 +282,16 @@ func changesOf(p connection.Patch) client.ConnectionUpdate {
 		a := string(*p.AuthType)
 		ch.AuthType = &a
 	}
-	if p.Proxy != nil {
-		ch.Proxy = &client.ConnectionProxy{Header: p.Proxy.Header, Prefix: p.Proxy.Prefix, Key: p.Proxy.Key}
-	}
+	ch.Proxy = proxyWire(p.Proxy)
 	return client.ConnectionUpdate{Properties: ch}
+}
+
+func proxyWire(p *connection.ProxyHeader) *client.ConnectionProxy {
+	if p == nil {
+		return nil
+	}
+	return &client.ConnectionProxy{Header: p.Header, Prefix: p.Prefix, Key: p.Key,
+		RequestsPerMinute: p.RequestsPerMinute, TokensPerMinute: p.TokensPerMinute}
 }
 
 func credentialsWire(creds connection.Credentials) *client.ConnectionCredentials {

@@ -53,6 +53,15 @@ func TestDevServesAndRestarts(t *testing.T) {
 			t.Errorf("GET %s = %d %s, want 200", path, code, body)
 		}
 	}
+	// /metrics exports the services' counters (serve.go registers them), not
+	// only the HTTP layer's and the Go runtime's.
+	_, metrics := get(t, client, info.URL+"/metrics")
+	for _, family := range []string{"latchkey_http_requests_total", "latchkey_tokens_issued_total", "latchkey_access_decisions_total",
+		`latchkey_cache_lookups_total{cache="secrets"`, "latchkey_audit_queue_capacity", "go_goroutines", "process_open_fds"} {
+		if !strings.Contains(metrics, "\n"+family) {
+			t.Errorf("/metrics lacks %s", family)
+		}
+	}
 	// Each vault is its own host under vault.localhost: the certificate must
 	// cover it. Dial 127.0.0.1 but verify the vault name.
 	verifyName(t, info, "default.vault.localhost")

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/seal"
@@ -84,7 +85,13 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		return err
 	}
 	defer st.Close()
-	a, stop, err := startServices(ctx, c, logger, keys, st)
+	sinks, err := openAuditSinks(c.Audit, logger, e.stdout, e.getenv)
+	if err != nil {
+		return err
+	}
+	sinks.start()
+	defer sinks.stop(c.ShutdownTimeout) // after stop: the audit writer's final drain goes to the sinks
+	a, stop, err := startServices(ctx, c, logger, keys, st, sinks.offered())
 	if err != nil {
 		return err
 	}
@@ -92,14 +99,23 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sinks.register(reg)
+	// The gateway forwards the accounts' model calls to their upstreams,
+	// trusting the system's roots.
+	gw := gateway.New(gateway.Options{Logger: logger, Registerer: reg})
 	api := httpapi.New(httpapi.Options{
 		Logger: logger, Registry: reg, Ready: st.Ping, Identity: a.identity, Access: a.access,
 		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
 			return a.access.Authorize(ctx, c.ObjectID, string(action), scope)
 		},
 		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain, Audit: a.audit,
+		AuditStore: st, Review: a.review,
+		Accounts: a.accounts, Gateway: gatewayAdapter{gw},
 		Connections: a.connections,
 	})
+	if err := httpapi.RegisterMetrics(reg, httpapi.MetricSources{Identity: a.identity, Access: a.access, Vault: a.vault, Audit: a.audit}); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	logger.Info("latchkey started", "addr", ln.Addr().String(), "version", version(),
 		"database", storeKind(c), "tenant_id", a.inst.TenantID, "master_key_id", keys.ActiveID())
 	return serveHTTPS(ctx, c, logger, ln, cert, api, func() error {

@@ -6,16 +6,19 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
+	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/seal"
 	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -29,7 +32,9 @@ type app struct {
 	identity *identity.Service
 	access   *access.Service
 	vault    *vault.Service
+	accounts *account.Service
 	audit    *audit.Writer
+	review   *review.Service
 	// connections is the connection service: hubs' and projects'
 	// connections, their credentials kept in the hub's Key Vault connection.
 	connections *connection.Service
@@ -38,7 +43,9 @@ type app struct {
 // startServices migrates the store, initialises the installation and starts
 // the domain services with their background loops. stop ends the loops and
 // waits for them.
-func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *seal.Keyring, st backend) (*app, func(), error) {
+// sinks receive the audit trail as it is stored; the caller runs and closes
+// them, after stop.
+func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *seal.Keyring, st backend, sinks []audit.Sink) (*app, func(), error) {
 	applied, err := st.Migrate(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("migrate the database: %w", err)
@@ -65,7 +72,11 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	acc, err := access.New(ctx, access.Options{Store: st, Logger: logger, Audit: auditLog(logger), Feed: feed, Sync: sync})
+	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger, Sinks: sinks})
+	if err != nil {
+		return nil, nil, err
+	}
+	acc, err := access.New(ctx, access.Options{Store: st, Logger: logger, Audit: accessAudit(trail, logger), Feed: feed, Sync: sync})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,10 +84,20 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	trail, err := audit.NewWriter(audit.Options{Store: st, Logger: logger})
+	accounts, err := account.New(ctx, account.Options{Store: st, Keys: keys, TenantID: inst.TenantID, Access: acc, Vault: vs, Identity: ids,
+		Logger: logger, Feed: feed, Sync: sync})
 	if err != nil {
 		return nil, nil, err
 	}
+	rev, err := review.New(review.Options{Store: st, Access: acc, KeySources: []review.KeySource{accounts.ReviewKeys}})
+	if err != nil {
+		return nil, nil, err
+	}
+	keep, err := c.Audit.keep()
+	if err != nil {
+		return nil, nil, err
+	}
+	retention := audit.Retention{Store: st, Keep: keep, Logger: logger}
 	conns, err := connection.New(ctx, connection.Options{Store: st, Access: acc, Vault: vs, Directory: ids, Audit: trail,
 		Logger: logger, Feed: feed, Sync: sync})
 	if err != nil {
@@ -91,7 +112,8 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	}
 	// The audit writer drains its queue when its context ends: stop runs
 	// after the HTTP server has stopped, so no request is still recording.
-	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, trail.Run, conns.Run}
+	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, accounts.Run, trail.Run, conns.Run}
+	loops = append(loops, retention.Run) // prunes the audit trail hourly
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
 		go func() { _ = run(runCtx); done <- struct{}{} }()
@@ -102,7 +124,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 			<-done
 		}
 	}
-	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, audit: trail, connections: conns}, stop, nil
+	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, accounts: accounts, audit: trail, review: rev, connections: conns}, stop, nil
 }
 
 // followChanges makes the process's one change-feed follower, which reports
@@ -128,12 +150,41 @@ func followChanges(ctx context.Context, st backend, logger *slog.Logger) (*store
 	return feed, sync, nil
 }
 
-// auditLog records access changes in the log until the audit trail lands: a
-// minimal record of who changed what access, where and why.
-func auditLog(logger *slog.Logger) func(ctx context.Context, e access.Event) {
+// accessAudit records the access service's own events in the audit trail:
+// which principal an access change was for, with which role, and why (an
+// activation's justification). When the change serves a request, this
+// detail joins the request's one event (audit.Annotate); otherwise (dev
+// mode's and admin bootstrap's grants) it is an event of its own, stored
+// before the change is acknowledged.
+func accessAudit(trail *audit.Writer, logger *slog.Logger) func(ctx context.Context, e access.Event) {
 	return func(ctx context.Context, e access.Event) {
-		logger.InfoContext(ctx, "audit", "operation", e.Operation, "principal_id", e.CallerID, "target_principal_id", e.PrincipalID,
-			"role_id", e.RoleID, "scope", e.Scope, "result", e.Result, "justification", e.Reason)
+		var parts []string
+		if e.PrincipalID != "" {
+			parts = append(parts, "principal "+e.PrincipalID)
+		}
+		if e.RoleID != "" {
+			parts = append(parts, "role "+e.RoleID)
+		}
+		if e.Reason != "" {
+			parts = append(parts, fmt.Sprintf("justification %q", e.Reason))
+		}
+		detail := e.Operation
+		if len(parts) > 0 {
+			detail += ": " + strings.Join(parts, ", ")
+		}
+		if audit.Annotate(ctx, e.Scope, detail) {
+			return
+		}
+		ev := audit.Event{
+			Operation: "Latchkey.Authorization/" + e.Operation, PrincipalID: e.CallerID, Scope: e.Scope,
+			Result: audit.Result(e.Result), Reason: detail,
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := trail.Record(rctx, ev); err != nil {
+			logger.ErrorContext(ctx, "an access change could not be recorded in the audit trail", "operation", ev.Operation,
+				"principal_id", e.CallerID, "scope", e.Scope, "err", err)
+		}
 	}
 }
 

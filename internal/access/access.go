@@ -74,6 +74,8 @@ type Service struct {
 	// ownFeed says Run must run feed (no shared follower was given).
 	ownFeed bool
 	sync    func(ctx context.Context) error
+	// decisions counts Authorize's answers (stats.go).
+	decisions decisionCounters
 }
 
 // New builds a Service and its index from the store.
@@ -127,6 +129,7 @@ func (s *Service) Authorize(ctx context.Context, principalID, action, scope stri
 		return errs.E(errs.Unavailable, "access.Authorize", "the access index cannot follow the store", err)
 	}
 	v := s.idx.Load().evaluate(principalID, action, scope, s.now())
+	s.decisions.count(v)
 	if v.allowed {
 		return nil // the hot path: no reason to write
 	}

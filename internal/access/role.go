@@ -71,6 +71,19 @@ func (c *compiledRole) grants(a string, pl Plane) bool {
 	return false
 }
 
+// Grants reports whether r grants the known action named action (matched
+// case-insensitively): a control action through its actions and notActions,
+// a data action through its dataActions and notDataActions. It compiles the
+// role's patterns on every call, so callers that ask often remember the
+// answers. An unknown action is never granted.
+func (r *Role) Grants(action string) bool {
+	a, la, ok := lookupAction(action)
+	if !ok {
+		return false
+	}
+	return compileRole(r).grants(la, a.Plane)
+}
+
 func anyMatch(ps []pattern, a string) bool {
 	for _, p := range ps {
 		if p.match(a) {

@@ -108,3 +108,28 @@ func TestNotActionsSubtractWithinOneRole(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleGrants: the exported check follows the planes, notActions and case
+// rules of decisions, and never grants an action outside the catalog.
+func TestRoleGrants(t *testing.T) {
+	owner, secretsUser := *builtinByID[OwnerID].role, *builtinByID[KeyVaultSecretsUserID].role
+	tests := []struct {
+		name   string
+		role   Role
+		action string
+		want   bool
+	}{
+		{"Owner writes assignments", owner, RoleAssignmentsWrite, true},
+		{"Owner reads no secret value", owner, SecretsGet, false},
+		{"Secrets User reads values", secretsUser, SecretsGet, true},
+		{"in another case", secretsUser, strings.ToUpper(SecretsGet), true},
+		{"Secrets User sets nothing", secretsUser, SecretsSet, false},
+		{"Secrets User manages no vault", secretsUser, VaultsWrite, false},
+		{"an unknown action", owner, "Latchkey.Identity/token/action", false},
+	}
+	for _, tc := range tests {
+		if got := tc.role.Grants(tc.action); got != tc.want {
+			t.Errorf("%s: %s.Grants(%s) = %v, want %v", tc.name, tc.role.Name, tc.action, got, tc.want)
+		}
+	}
+}

@@ -19,6 +19,7 @@ var domainOrder = []string{
 	"internal/identity",
 	"internal/access",
 	"internal/vault",
+	"internal/review",
 	"internal/account",
 	"internal/connection",
 	"internal/policy",
@@ -31,14 +32,15 @@ var base = []string{"internal/errs", "internal/seal", "internal/store"}
 var backends = []string{"internal/store/sqlstore", "internal/store/sqlite", "internal/store/postgres"}
 
 // adapters speak a transport; domains must not import them.
-var adapters = []string{"internal/httpapi", "internal/portal", "internal/gateway", "internal/devmode", "internal/msi"}
+var adapters = []string{"internal/httpapi", "internal/portal", "internal/gateway", "internal/devmode", "internal/msi", "internal/auditsink"}
 
 // stdlibOnly packages import nothing from outside the standard library but the
 // internal packages allowed them: they are the bottom of the graph.
 var stdlibOnly = []string{"internal/errs", "internal/seal", "internal/store", "client"}
 
 // forbiddenInDomain are standard or third-party imports a domain must not use.
-var forbiddenInDomain = []string{"net/http", "database/sql", "github.com/jackc/", "modernc.org/sqlite"}
+// Domains count in atomics and expose Stats(); only adapters speak Prometheus.
+var forbiddenInDomain = []string{"net/http", "database/sql", "github.com/jackc/", "modernc.org/sqlite", "github.com/prometheus/"}
 
 // allowed returns the internal packages pkg may import, or nil when pkg may
 // import anything (cmd/latchkey).
@@ -127,7 +129,7 @@ func TestImportDirection(t *testing.T) {
 			if isDomain {
 				for _, f := range forbiddenInDomain {
 					if imp == f || strings.HasPrefix(imp, f) {
-						t.Errorf("domain package %s imports %s: domains hold rules, not transports or SQL", p.ImportPath, imp)
+						t.Errorf("domain package %s imports %s: domains hold rules, not transports, SQL or metrics exporters", p.ImportPath, imp)
 					}
 				}
 			}

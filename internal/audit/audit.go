@@ -1,8 +1,10 @@
 // Package audit owns Latchkey's audit trail: the Event that records an
 // operation, allowed or denied; the hash chain that makes the stored trail
 // tamper-evident (chain.go); the Writer that appends events to the store in
-// group-committed batches (writer.go); Verify, which walks the chain and
-// names the first event that breaks it (verify.go); and Query (query.go).
+// group-committed batches (writer.go) and hands each stored batch to its
+// sinks (sink.go); Verify, which walks the chain and names the first event
+// that breaks it (verify.go); Query (query.go); and Retention, which prunes
+// the oldest events (retention.go).
 //
 // An Event never holds a secret value. Its fields are ids, names, an
 // address, an operation, a scope, a result, a status and a caller-safe
@@ -32,6 +34,11 @@ const (
 	Denied  Result = "denied"  // refused: not authenticated, not authorized, or refused by policy
 	Failed  Result = "failed"  // authorized, but it did not succeed (not found, conflict, unavailable, ...)
 )
+
+// TokenOperation is the operation of a token request at the token
+// endpoint, which names no route action of its own. An allowed one is a
+// sign-in of the principal it names.
+const TokenOperation = "Latchkey.Identity/token/action"
 
 // valid reports whether r is one of the results above.
 func (r Result) valid() bool { return r == Allowed || r == Denied || r == Failed }

@@ -40,6 +40,14 @@ const chainVersion = "latchkey-audit-v1"
 // link numbers events as the batch after head, gives each its Hash, and
 // returns the batch, committed at committed. events are not changed.
 func link(head store.AuditHead, events []store.AuditEvent, committed time.Time) (store.AuditBatch, []store.AuditEvent) {
+	// A batch is committed at or after each of its events' times (the store
+	// relies on it to find events by time through the batches): an event
+	// stamped by a clock ahead of the writer's moves the commit time on.
+	for _, e := range events {
+		if e.Time.After(committed) {
+			committed = e.Time
+		}
+	}
 	b := store.AuditBatch{
 		Batch:     head.Batch + 1,
 		FirstSeq:  head.Seq + 1,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +45,9 @@ type Options struct {
 	// QueueSize bounds the events waiting to be written; 0 means
 	// DefaultQueueSize. When it is full, Enqueue drops and Record waits.
 	QueueSize int
+	// Sinks receive the events of each batch once it is stored (sink.go).
+	// Offering costs the Writer nothing when there are none.
+	Sinks []Sink
 }
 
 // Writer appends events to the audit trail in group-committed batches: one
@@ -60,6 +64,7 @@ type Writer struct {
 	maxDelay time.Duration
 	queue    chan pending
 	stats    counters
+	sinks    []Sink
 
 	// mu guards closed. Senders hold it for reading while they put an event
 	// in the queue, so that once shut has taken it for writing and set
@@ -105,6 +110,8 @@ func NewWriter(opts Options) (*Writer, error) {
 		return nil, errs.Invalidf(op, "maxDelay", "MaxDelay is %s: use a positive duration, or 0 for %s", opts.MaxDelay, DefaultMaxDelay)
 	case opts.QueueSize < 0:
 		return nil, errs.Invalidf(op, "queueSize", "QueueSize is %d: use a positive number, or 0 for %d", opts.QueueSize, DefaultQueueSize)
+	case slices.Contains(opts.Sinks, nil):
+		return nil, errs.Invalidf(op, "sinks", "Sinks holds a nil sink: leave it out")
 	}
 	w := &Writer{
 		st:       opts.Store,
@@ -113,6 +120,7 @@ func NewWriter(opts Options) (*Writer, error) {
 		maxBatch: cmp.Or(opts.MaxBatch, DefaultMaxBatch),
 		maxDelay: cmp.Or(opts.MaxDelay, DefaultMaxDelay),
 		queue:    make(chan pending, cmp.Or(opts.QueueSize, DefaultQueueSize)),
+		sinks:    slices.Clone(opts.Sinks),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -380,6 +388,7 @@ func (w *Writer) write(ctx context.Context, batch []pending) error {
 		b, err := w.appendOnce(sctx, events, tried)
 		if err == nil {
 			w.stats.countBatch(len(batch))
+			w.offer(b, events) // before Record returns, so that its event is in every sink's hands
 			for i := range batch {
 				notify(batch[i], nil)
 				batch[i].done = nil

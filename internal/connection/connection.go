@@ -121,12 +121,19 @@ func (c Credentials) Fields() []string { return slices.Sorted(maps.Keys(c)) }
 // target: Header (default Authorization) set to Prefix (default "Bearer "
 // for Authorization, "" for any other header) followed by the credential:
 // the key of an ApiKey connection, or the named secret Key of a CustomKeys
-// connection (which may be left out when it has one secret).
+// connection (which may be left out when it has one secret). The limits are
+// the gateway's, per caller and minute; nil or 0 is unlimited.
 type ProxyHeader struct {
 	Header string
 	Prefix *string
 	Key    string
+
+	RequestsPerMinute *int
+	TokensPerMinute   *int
 }
+
+// MaxPerMinute bounds the proxy's limits.
+const MaxPerMinute = 100_000_000
 
 // Definition is what a caller writes: everything of a connection but its
 // place and its record-keeping.
@@ -389,6 +396,14 @@ func (d *Definition) checkProxy(op string, fields []string) error {
 	}
 	if len(*p.Prefix) > MaxPrefixBytes || !validHeaderValue(*p.Prefix) {
 		return errs.Invalidf(op, "proxy.prefix", "proxy.prefix must be at most %d printable characters", MaxPrefixBytes)
+	}
+	for _, l := range []struct {
+		field string
+		v     *int
+	}{{"proxy.requestsPerMinute", p.RequestsPerMinute}, {"proxy.tokensPerMinute", p.TokensPerMinute}} {
+		if l.v != nil && (*l.v < 0 || *l.v > MaxPerMinute) {
+			return errs.Invalidf(op, l.field, "%s must be 0 (unlimited) to %d, not %d", l.field, MaxPerMinute, *l.v)
+		}
 	}
 	if p.Key != "" {
 		if d.Category != CategoryCustomKeys {

@@ -241,6 +241,12 @@ func (d *Definition) apply(p Patch) {
 		if p.Proxy.Key != "" {
 			px.Key = p.Proxy.Key
 		}
+		if p.Proxy.RequestsPerMinute != nil {
+			px.RequestsPerMinute = p.Proxy.RequestsPerMinute
+		}
+		if p.Proxy.TokensPerMinute != nil {
+			px.TokensPerMinute = p.Proxy.TokensPerMinute
+		}
 		d.Proxy = &px
 	}
 	if p.ReadersReadDatastoreCredentials != nil {

@@ -275,13 +275,16 @@ func (s *Service) ListSecrets(ctx context.Context, caller Caller, ref Ref) (*Con
 	return c, creds, nil
 }
 
-// Upstream is where the connection proxy sends a call and the header that
-// carries the connection's credential there.
+// Upstream is where the connection proxy sends a call, the header that
+// carries the connection's credential there, and the gateway's limits per
+// caller (0: unlimited).
 type Upstream struct {
 	Connection *Connection
 	BaseURL    string      // the connection's target
 	Header     string      // the header to set, such as Authorization
 	Value      vault.Value // its value: the prefix and the credential
+
+	RequestsPerMinute, TokensPerMinute int
 }
 
 // Proxy returns where a call through the connection proxy goes, with the
@@ -330,5 +333,12 @@ func (s *Service) Proxy(ctx context.Context, caller Caller, ref Ref) (Upstream, 
 	if !validHeaderValue(value) {
 		return Upstream{}, errs.Invalidf(o, "credentials."+field, "the credential %s of connection %s cannot be sent in a header: it holds a line break or another control character", field, c.Name)
 	}
-	return Upstream{Connection: c, BaseURL: c.Target, Header: p.Header, Value: vault.NewValue([]byte(value))}, nil
+	up := Upstream{Connection: c, BaseURL: c.Target, Header: p.Header, Value: vault.NewValue([]byte(value))}
+	if p.RequestsPerMinute != nil {
+		up.RequestsPerMinute = *p.RequestsPerMinute
+	}
+	if p.TokensPerMinute != nil {
+		up.TokensPerMinute = *p.TokensPerMinute
+	}
+	return up, nil
 }

@@ -277,9 +277,11 @@ type record struct {
 }
 
 type proxyRecord struct {
-	Header string `json:"header"`
-	Prefix string `json:"prefix"`
-	Key    string `json:"key,omitempty"`
+	Header            string `json:"header"`
+	Prefix            string `json:"prefix"`
+	Key               string `json:"key,omitempty"`
+	RequestsPerMinute *int   `json:"requestsPerMinute,omitempty"`
+	TokensPerMinute   *int   `json:"tokensPerMinute,omitempty"`
 }
 
 // encode returns c's record as stored Properties.
@@ -291,7 +293,8 @@ func encode(c *Connection) []byte {
 		Secrets: c.Secrets, UID: c.uid, CreatedBy: c.CreatedBy,
 	}
 	if c.Proxy != nil {
-		rec.Proxy = &proxyRecord{Header: c.Proxy.Header, Prefix: *c.Proxy.Prefix, Key: c.Proxy.Key}
+		rec.Proxy = &proxyRecord{Header: c.Proxy.Header, Prefix: *c.Proxy.Prefix, Key: c.Proxy.Key,
+			RequestsPerMinute: c.Proxy.RequestsPerMinute, TokensPerMinute: c.Proxy.TokensPerMinute}
 	}
 	b, _ := json.Marshal(rec) // a struct of strings, maps of strings and bools always encodes
 	return b
@@ -316,7 +319,8 @@ func decode(ref Ref, r store.Resource) (*Connection, error) {
 	c.Name = r.Name
 	if rec.Proxy != nil {
 		prefix := rec.Proxy.Prefix
-		c.Proxy = &ProxyHeader{Header: rec.Proxy.Header, Prefix: &prefix, Key: rec.Proxy.Key}
+		c.Proxy = &ProxyHeader{Header: rec.Proxy.Header, Prefix: &prefix, Key: rec.Proxy.Key,
+			RequestsPerMinute: rec.Proxy.RequestsPerMinute, TokensPerMinute: rec.Proxy.TokensPerMinute}
 	}
 	return c, nil
 }

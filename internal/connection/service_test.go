@@ -281,7 +281,7 @@ func TestProxyUpstream(t *testing.T) {
 	e.put(connection.Ref{Hub: "h", Name: "custom"}, connection.Definition{Category: connection.CategoryCustomKeys, Target: "https://c.example",
 		Credentials: creds("keys.a", "va", "keys.b", "vb"), Proxy: &connection.ProxyHeader{Header: "X-Api-Key", Key: "b"}})
 	e.put(connection.Ref{Hub: "h", Name: "prefixed"}, connection.Definition{Category: connection.CategoryAPIKey, Target: "https://p.example",
-		Credentials: creds("key", "k3"), Proxy: &connection.ProxyHeader{Prefix: &prefix}})
+		Credentials: creds("key", "k3"), Proxy: &connection.ProxyHeader{Prefix: &prefix, RequestsPerMinute: ptr(5), TokensPerMinute: ptr(1000)}})
 	e.put(connection.Ref{Hub: "h", Name: "blob"}, connection.Definition{Category: connection.CategoryAzureBlob, Target: "https://b.example"})
 	user := e.principal("user", grant{e.secretsReaderRole(), "/hubs/h"})
 	cases := []struct {
@@ -296,6 +296,9 @@ func TestProxyUpstream(t *testing.T) {
 		if err != nil || up.Header != tc.header || string(up.Value.Reveal()) != tc.value || up.BaseURL != tc.base {
 			t.Errorf("Proxy(%s) = %s %q %s, %v; want %s %q %s", tc.name, up.Header, up.Value.Reveal(), up.BaseURL, err, tc.header, tc.value, tc.base)
 		}
+	}
+	if up, err := e.conns.Proxy(ctx, caller(user), connection.Ref{Hub: "h", Name: "prefixed"}); err != nil || up.RequestsPerMinute != 5 || up.TokensPerMinute != 1000 {
+		t.Errorf("Proxy(prefixed) limits = %d, %d, %v; want 5, 1000", up.RequestsPerMinute, up.TokensPerMinute, err)
 	}
 	_, err := e.conns.Proxy(ctx, caller(user), connection.Ref{Hub: "h", Name: "blob"})
 	wantKind(t, "Proxy(blob)", err, errs.Invalid, "only ApiKey and CustomKeys connections")

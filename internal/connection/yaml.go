@@ -342,8 +342,18 @@ func (p *parser) proxy(m *mapping, spec *Spec) error {
 			px.Prefix = &v
 		case "key":
 			px.Key = v
+		case "requests_per_minute", "tokens_per_minute":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return p.errorf(sub.values[k], "proxy."+k, "proxy.%s must be a whole number (0: unlimited)", k)
+			}
+			if k == "requests_per_minute" {
+				px.RequestsPerMinute = &n
+			} else {
+				px.TokensPerMinute = &n
+			}
 		default:
-			return p.errorf(sub.keyOf[k], "proxy."+clip(k), "proxy has header, prefix and key, not %s", clip(k))
+			return p.errorf(sub.keyOf[k], "proxy."+clip(k), "proxy has header, prefix, key, requests_per_minute and tokens_per_minute, not %s", clip(k))
 		}
 	}
 	spec.Proxy = px
@@ -654,7 +664,7 @@ func (s *Spec) Set(path, value string, r Resolver) error {
 
 // SetPaths lists what --set may change.
 const SetPaths = "target, description, authType, account, vault, identity, readersReadDatastoreCredentials, metadata.KEY, tags.KEY, " +
-	"proxy.header, proxy.prefix, proxy.key, credentials.key, credentials.sas, credentials.clientId, credentials.clientSecret, " +
+	"proxy.header, proxy.prefix, proxy.key, proxy.requestsPerMinute, proxy.tokensPerMinute, credentials.key, credentials.sas, credentials.clientId, credentials.clientSecret, " +
 	"credentials.tenantId, credentials.resourceId, credentials.keys.NAME"
 
 // Set adds one override, PATH=VALUE, to p. A credential may be written as
@@ -689,6 +699,20 @@ func (p *Patch) Set(path, value string, r Resolver) error {
 		return nil
 	case strings.HasPrefix(path, "tags.") && len(path) > len("tags."):
 		p.Tags = withEntry(p.Tags, path[len("tags."):], value)
+		return nil
+	case path == "proxy.requestsPerMinute", path == "proxy.tokensPerMinute":
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return errs.Invalidf(o, path, "--set %s takes a whole number (0: unlimited)", path)
+		}
+		if p.Proxy == nil {
+			p.Proxy = &ProxyHeader{}
+		}
+		if path == "proxy.requestsPerMinute" {
+			p.Proxy.RequestsPerMinute = &n
+		} else {
+			p.Proxy.TokensPerMinute = &n
+		}
 		return nil
 	case path == "proxy.header", path == "proxy.prefix", path == "proxy.key":
 		if p.Proxy == nil {
@@ -773,6 +797,12 @@ func FormatYAML(spec Spec) ([]byte, error) {
 			add(m, "prefix", str(*px.Prefix))
 		}
 		addStr(m, "key", px.Key)
+		if px.RequestsPerMinute != nil {
+			add(m, "requests_per_minute", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(*px.RequestsPerMinute)})
+		}
+		if px.TokensPerMinute != nil {
+			add(m, "tokens_per_minute", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(*px.TokensPerMinute)})
+		}
 		add(root, "proxy", m)
 	}
 	if spec.AuthType != "" || len(spec.Credentials) > 0 {

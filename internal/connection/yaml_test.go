@@ -49,10 +49,10 @@ func TestParseYAML(t *testing.T) {
 		{"api_key", "name: partner\ntype: api_key\napi_base: https://api.partner.example/v1\napi_key: ${env:AOAI_KEY}\n",
 			spec("partner", connection.Definition{Category: connection.CategoryAPIKey, AuthType: connection.AuthAPIKey,
 				Target: "https://api.partner.example/v1", Credentials: creds("key", "k-from-env")})},
-		{"custom", "name: partner-api\ntype: custom\nconfigs: {base_url: \"https://api.partner.example\"}\nsecrets: {api_token: \"@keys/token\"}\ntarget: https://api.partner.example\nproxy: {header: X-Token, prefix: \"\"}\n",
+		{"custom", "name: partner-api\ntype: custom\nconfigs: {base_url: \"https://api.partner.example\"}\nsecrets: {api_token: \"@keys/token\"}\ntarget: https://api.partner.example\nproxy: {header: X-Token, prefix: \"\", requests_per_minute: 60, tokens_per_minute: 0}\n",
 			spec("partner-api", connection.Definition{Category: connection.CategoryCustomKeys, AuthType: connection.AuthCustomKeys,
 				Target: "https://api.partner.example", Metadata: map[string]string{"base_url": "https://api.partner.example"},
-				Credentials: creds("keys.api_token", "t-from-file"), Proxy: &connection.ProxyHeader{Header: "X-Token", Prefix: ptr("")}})},
+				Credentials: creds("keys.api_token", "t-from-file"), Proxy: &connection.ProxyHeader{Header: "X-Token", Prefix: ptr(""), RequestsPerMinute: ptr(60), TokensPerMinute: ptr(0)}})},
 		{"azure_open_ai", "name: my-aoai\ntype: azure_open_ai\nendpoint: https://my-aoai.openai.azure.com/\napi_key: ${env:AOAI_KEY}\nopen_ai_resource_id: /subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/my-aoai\napi_version: 2024-10-21\ndeployments: {gpt: gpt-4o-mini, emb: text-embedding-3-small}\nis_shared: true\n",
 			connection.Spec{Name: "my-aoai", Shared: &yes, Definition: connection.Definition{Category: connection.CategoryAzureOpenAI, AuthType: connection.AuthAPIKey,
 				Target: "https://my-aoai.openai.azure.com/", Credentials: creds("key", "k-from-env"),
@@ -141,7 +141,8 @@ func TestParseYAMLErrors(t *testing.T) {
 		{"credentials type", "name: x\ntype: azure_blob\ncredentials: {type: oauth2}\n", "credentials.type", `"oauth2" is not one Latchkey knows`},
 		{"conflicting targets", "name: x\ntype: api_key\napi_base: https://a\ntarget: https://b\n", "api_base", "say different things"},
 		{"is_shared not a bool", "name: x\ntype: api_key\nis_shared: maybe\n", "is_shared", "true or false"},
-		{"proxy key", "name: x\ntype: api_key\nproxy: {user: y}\n", "proxy.user", "proxy has header, prefix and key"},
+		{"proxy key", "name: x\ntype: api_key\nproxy: {user: y}\n", "proxy.user", "proxy has header, prefix, key"},
+		{"proxy limit", "name: x\ntype: api_key\nproxy: {requests_per_minute: many}\n", "proxy.requests_per_minute", "whole number"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

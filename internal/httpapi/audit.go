@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/errs"
@@ -33,6 +34,9 @@ type auditNote struct {
 	principalType string
 	principalName string
 	authMethod    string
+	// domain is what the domain services added (audit.Annotate): the
+	// detail of an access change.
+	domain *audit.Note
 }
 
 // noteAudit returns the request's audit note, or a throwaway one.
@@ -64,7 +68,7 @@ func (s *Server) auditEvent(r *http.Request, rt route, status int, err error) au
 		AuthMethod: n.authMethod, Scope: n.scope,
 	}
 	if rt.action == ActionPublic {
-		e.Operation = "Latchkey.Identity/token/action"
+		e.Operation = audit.TokenOperation
 	}
 	if c := caller(r.Context()); c != nil {
 		e.PrincipalID, e.PrincipalName, e.AuthMethod = c.ObjectID, c.AppID, "bearer"
@@ -73,8 +77,14 @@ func (s *Server) auditEvent(r *http.Request, rt route, status int, err error) au
 			e.PrincipalName = c.Name
 		}
 	}
-	if e.Scope == "" && rt.scope != nil && !rt.inHandler {
-		e.Scope = rt.scope(r)
+	if e.Scope == "" {
+		e.Scope = n.domain.Scope()
+	}
+	if e.Scope == "" && !rt.inHandler && rt.action != ActionPublic {
+		e.Scope = "/" // a route without a scope function acts on the tenant
+		if rt.scope != nil {
+			e.Scope = rt.scope(r)
+		}
 	}
 	if ip, perr := netip.ParseAddr(clientIP(r)); perr == nil {
 		e.ClientIP = ip
@@ -86,6 +96,9 @@ func (s *Server) auditEvent(r *http.Request, rt route, status int, err error) au
 		e.Result, e.Reason = audit.Denied, errs.Message(err)
 	default:
 		e.Result, e.Reason = audit.Failed, errs.Message(err)
+	}
+	if d := n.domain.Detail(); d != "" {
+		e.Reason = strings.TrimSuffix(d+"; "+e.Reason, "; ")
 	}
 	return e
 }

@@ -52,12 +52,18 @@ func (s *Server) authorize(r *http.Request, rt route) (*http.Request, error) {
 		}
 		return r, checkAPIVersion(r)
 	}
+	if rt.surface == surfaceAccount {
+		return s.authenticateAccount(r, rt)
+	}
 	c, err := s.authenticate(r)
 	if err != nil {
 		return r, err
 	}
+	// The caller is known from here on, allowed or not: a denial's audit
+	// event names who was denied.
+	r = r.WithContext(context.WithValue(r.Context(), callerKey, c))
 	if rt.action == ActionAuthenticated || rt.inHandler { // no scope to check here
-		return r.WithContext(context.WithValue(r.Context(), callerKey, c)), nil
+		return r, nil
 	}
 	scope := "/"
 	if rt.scope != nil {
@@ -69,5 +75,5 @@ func (s *Server) authorize(r *http.Request, rt route) (*http.Request, error) {
 	if err := s.authorizer(r.Context(), c, rt.action, scope); err != nil {
 		return r, err
 	}
-	return r.WithContext(context.WithValue(r.Context(), callerKey, c)), nil
+	return r, nil
 }

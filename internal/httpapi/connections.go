@@ -66,7 +66,8 @@ func connectionOf(c *connection.Connection, creds connection.Credentials) client
 		p.ReadersReadDatastoreCredentials = &on
 	}
 	if c.Proxy != nil {
-		p.Proxy = &client.ConnectionProxy{Header: c.Proxy.Header, Prefix: c.Proxy.Prefix, Key: c.Proxy.Key}
+		p.Proxy = &client.ConnectionProxy{Header: c.Proxy.Header, Prefix: c.Proxy.Prefix, Key: c.Proxy.Key,
+			RequestsPerMinute: c.Proxy.RequestsPerMinute, TokensPerMinute: c.Proxy.TokensPerMinute}
 	}
 	p.IsSharedToAll, p.CreatedBy, p.Created, p.Updated = c.Shared(), c.CreatedBy, c.Created, c.Updated
 	for _, sr := range c.Secrets {
@@ -136,7 +137,8 @@ func proxyFrom(p *client.ConnectionProxy) *connection.ProxyHeader {
 	if p == nil {
 		return nil
 	}
-	return &connection.ProxyHeader{Header: p.Header, Prefix: p.Prefix, Key: p.Key}
+	return &connection.ProxyHeader{Header: p.Header, Prefix: p.Prefix, Key: p.Key,
+		RequestsPerMinute: p.RequestsPerMinute, TokensPerMinute: p.TokensPerMinute}
 }
 
 func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
@@ -259,10 +261,16 @@ func (s *Server) listConnectionSecrets(w http.ResponseWriter, r *http.Request) e
 }
 
 // proxyConnection forwards a call through a connection: the caller's own
-// token authenticates it, the connection's credential goes upstream.
+// token authenticates it, the connection's credential goes upstream, and the
+// gateway streams, meters and limits it as it does an account's calls (its
+// OpenAI surface: path, query and body pass unchanged).
 func (s *Server) proxyConnection(w http.ResponseWriter, r *http.Request) error {
+	const o = "httpapi.proxyConnection"
 	if s.connections == nil {
 		return errNoConnections
+	}
+	if s.gateway == nil {
+		return errs.E(errs.Unavailable, o, "this server forwards no calls through connections", nil)
 	}
 	ref := connRef(r)
 	if ref.Project == "_" {
@@ -276,11 +284,23 @@ func (s *Server) proxyConnection(w http.ResponseWriter, r *http.Request) error {
 	noteAudit(r.Context()).scope = up.Connection.Scope
 	base, err := url.Parse(up.BaseURL)
 	if err != nil {
-		return errs.E(errs.Internal, "httpapi.proxyConnection", "", err)
+		return errs.E(errs.Internal, o, "", err)
 	}
 	header, value := up.Header, string(up.Value.Reveal())
-	return s.connProxy.Forward(w, r, ProxyUpstream{
+	oid := caller(r.Context()).ObjectID
+	return s.gateway.Forward(w, r, GatewayCall{
 		BaseURL: base,
 		Inject:  func(h http.Header) { h.Set(header, value) },
-	}, ProxyCaller{Connection: up.Connection.Scope, Principal: caller(r.Context()).ObjectID}, "/"+r.PathValue("rest"))
+		// Metering and limits count per connection, as they do per account.
+		Account:           ConnectionMeterName(up.Connection.Scope),
+		CallerKey:         "principal:" + oid,
+		Principal:         oid,
+		RequestsPerMinute: up.RequestsPerMinute,
+		TokensPerMinute:   up.TokensPerMinute,
+		Rest:              "/" + r.PathValue("rest"),
+	})
 }
+
+// ConnectionMeterName is the name under which the gateway meters the calls
+// through a connection: "connection:" and its scope.
+func ConnectionMeterName(scope string) string { return "connection:" + scope }

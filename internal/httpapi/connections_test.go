@@ -19,6 +19,8 @@ import (
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/gateway"
+	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/store"
 )
 
@@ -35,12 +37,15 @@ type connEnv struct {
 	admin *client.Client
 	// recorder sees every exchange of the clients made by clientOf.
 	recorder *recorder
+	// gw is the gateway the connection proxy forwards through.
+	gw *gateway.Gateway
 }
 
 func newConnEnv(t *testing.T) *connEnv {
 	t.Helper()
-	kv := newKVEnvWith(t, envOptions{editIdentity: unthrottled, logs: true, keyVault: true, connections: true})
-	e := &connEnv{kvEnv: kv, ctx: t.Context(), recorder: &recorder{next: kv.hc.Transport}}
+	gw := gateway.New(gateway.Options{})
+	kv := newKVEnvWith(t, envOptions{editIdentity: unthrottled, logs: true, keyVault: true, connections: true, gateway: gw})
+	e := &connEnv{kvEnv: kv, ctx: t.Context(), recorder: &recorder{next: kv.hc.Transport}, gw: gw}
 	for _, scope := range []string{"/hubs/default/projects/p1", "/hubs/default/projects/p2"} {
 		if _, err := e.access.CreateResource(e.ctx, e.kvEnv.admin.ID, scope); err != nil {
 			t.Fatal(err)
@@ -98,10 +103,10 @@ func (e *connEnv) auditEvents() []audit.Entry {
 type recorder struct {
 	next http.RoundTripper
 	mu   sync.Mutex // guards log
-	log  []recorded
+	log  []exchangeRecord
 }
 
-type recorded struct {
+type exchangeRecord struct {
 	method, url   string
 	reqHeader     http.Header
 	reqBody       []byte
@@ -121,7 +126,7 @@ func (rc *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := recorded{method: req.Method, url: req.URL.String(), reqHeader: req.Header.Clone(), reqBody: body, status: resp.StatusCode, header: resp.Header.Clone()}
+	rec := exchangeRecord{method: req.Method, url: req.URL.String(), reqHeader: req.Header.Clone(), reqBody: body, status: resp.StatusCode, header: resp.Header.Clone()}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		rec.streamedAfter = true
 	} else {
@@ -135,7 +140,7 @@ func (rc *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (rc *recorder) all() []recorded {
+func (rc *recorder) all() []exchangeRecord {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return slices.Clone(rc.log)
@@ -525,6 +530,31 @@ func TestConnectionProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("the gateway meters the calls per connection and caller", func(t *testing.T) {
+		u := e.gw.Usage(httpapi.ConnectionMeterName("/hubs/default/connections/llm"))
+		if u.Requests != 2 || len(u.Callers) != 1 || u.Callers[0].Key != "principal:"+user.ID {
+			t.Errorf("usage of llm = %+v, want 2 calls by principal:%s", u, user.ID)
+		}
+	})
+
+	t.Run("the gateway's rate limit", func(t *testing.T) {
+		one := 1
+		if _, err := e.admin.UpdateConnection(ctx, "default", "p1", "partner", client.ConnectionUpdate{Properties: client.ConnectionChanges{
+			Proxy: &client.ConnectionProxy{RequestsPerMinute: &one}}}); err != nil {
+			t.Fatal(err)
+		}
+		// The caller called partner once already this minute.
+		resp := call(http.MethodGet, base.ConnectionProxyURL("default", "p1", "partner")+"/", "")
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("a second call in the minute = %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		select {
+		case s := <-got:
+			t.Errorf("a throttled call reached the upstream: %+v", s)
+		default:
+		}
+	})
+
 	t.Run("refused without the proxy action", func(t *testing.T) {
 		reader := e.principal("reader", grant{"Reader", "/hubs/default"})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base.ConnectionProxyURL("default", "", "llm")+"/x", nil)
@@ -583,11 +613,11 @@ func TestConnectionProxy(t *testing.T) {
 					reads++
 				}
 			}
-			if calls == 3 && reads == 3 {
+			if calls == 4 && reads == 4 { // 3 forwarded, 1 throttled after its credential was read
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d proxy events and %d secret reads, want 3 and 3", calls, reads)
+				t.Fatalf("%d proxy events and %d secret reads, want 4 and 4", calls, reads)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -22,11 +22,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/auditsink"
 	"github.com/latchkey/latchkey/internal/connection"
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
+	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/seal"
 	"github.com/latchkey/latchkey/internal/store/sqlite"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -52,11 +56,22 @@ type envOptions struct {
 	// logs keeps the server's log, at Debug, in env.logs; otherwise it is
 	// discarded.
 	logs bool
-	// keyVault adds the access, vault and audit services and serves the data
+	// keyVault adds the access, vault, account and audit services and serves the data
 	// plane on *.vault.localhost with a certificate of a test CA. The sandbox
 	// has no DNS for those hosts: env.hc dials every host at the server's
 	// 127.0.0.1:PORT, while TLS verification and SNI follow the URL.
 	keyVault bool
+	// noAudit leaves the audit writer out of the server (with keyVault), for
+	// the benchmark that compares secret reads with and without auditing.
+	noAudit bool
+	// auditDefaults runs the audit writer with its production defaults
+	// rather than the short batch delay that keeps tests quick.
+	auditDefaults bool
+	// auditSink copies the audit trail, as a sink does, as JSON Lines into
+	// env.sinkOut.
+	auditSink bool
+	// gateway forwards the accounts' model calls (with keyVault).
+	gateway *gateway.Gateway
 	// connections adds the connection service (it needs keyVault).
 	connections bool
 }
@@ -70,15 +85,22 @@ type env struct {
 	tenant string
 	db     *sqlite.DB
 	ids    *identity.Service
-	logs   *lockedBuffer // the server's log; nil unless envOptions.logs
+	logs   *lockedBuffer        // the server's log; nil unless envOptions.logs
+	reg    *prometheus.Registry // what /metrics serves: the server's and the services' metrics
 
 	// Set only with envOptions.keyVault.
-	access *access.Service
-	vault  *vault.Service
-	trail  *audit.Writer
-	port   string
-	wire   *wireLog            // what hc sent and received
-	conns  *connection.Service // set only with envOptions.connections
+	access   *access.Service
+	vault    *vault.Service
+	accounts *account.Service
+	trail    *audit.Writer
+	review   *review.Service
+	// With envOptions.auditSink: the sink and what it wrote.
+	sink    *auditsink.Sink
+	sinkOut *lockedBuffer
+	path    string // the SQLite file
+	port    string
+	wire    *wireLog            // what hc sent and received
+	conns   *connection.Service // set only with envOptions.connections
 }
 
 // newEnv starts a server as opts say and stops it when the test ends.
@@ -104,15 +126,25 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if e.ids, err = identity.New(ctx, idOpts); err != nil {
 		t.Fatal(err)
 	}
-	srvOpts := httpapi.Options{Logger: log, Registry: prometheus.NewRegistry(), Identity: e.ids, Authorize: opts.authorize, Now: now}
+	e.reg = prometheus.NewRegistry()
+	srvOpts := httpapi.Options{Logger: log, Registry: e.reg, Identity: e.ids, Authorize: opts.authorize, Now: now}
 	if !opts.keyVault {
+		e.registerMetrics(httpapi.MetricSources{Identity: e.ids})
 		e.ts = httptest.NewTLSServer(httpapi.New(srvOpts))
 		t.Cleanup(e.ts.Close)
 		e.hc = e.ts.Client()
 		return e
 	}
-	e.startVaultServices(ctx, keys, log, now)
-	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain, srvOpts.Audit = e.access, e.vault, "localhost", e.trail
+	e.startVaultServices(ctx, keys, log, now, opts)
+	srvOpts.Access, srvOpts.Vault, srvOpts.VaultDomain = e.access, e.vault, "localhost"
+	if !opts.noAudit {
+		srvOpts.Audit = e.trail
+	}
+	srvOpts.AuditStore, srvOpts.Review = e.db, e.review
+	srvOpts.Accounts = e.accounts
+	if opts.gateway != nil {
+		srvOpts.Gateway = testGateway{opts.gateway}
+	}
 	if opts.connections {
 		if e.conns, err = connection.New(ctx, connection.Options{Store: e.db, Access: e.access, Vault: e.vault, Directory: e.ids,
 			Audit: e.trail, Now: now, Logger: log}); err != nil {
@@ -124,15 +156,26 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess
 	}
+	e.registerMetrics(httpapi.MetricSources{Identity: e.ids, Access: e.access, Vault: e.vault, Audit: e.trail})
 	e.serveVaultDomain(httpapi.New(srvOpts))
 	return e
+}
+
+// registerMetrics exports the services' counters at /metrics, as latchkey
+// serve does.
+func (e *env) registerMetrics(src httpapi.MetricSources) {
+	e.t.Helper()
+	if err := httpapi.RegisterMetrics(e.reg, src); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // install opens and migrates a fresh SQLite store, seals a new master key and
 // initialises the installation, whose tenant the env takes.
 func (e *env) install(ctx context.Context) *seal.Keyring {
 	e.t.Helper()
-	db, err := sqlite.Open(ctx, filepath.Join(e.t.TempDir(), "latchkey.db"))
+	e.path = filepath.Join(e.t.TempDir(), "latchkey.db")
+	db, err := sqlite.Open(ctx, e.path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -158,7 +201,7 @@ func (e *env) install(ctx context.Context) *seal.Keyring {
 
 // startVaultServices builds the access and vault services and the audit
 // writer, and runs each until the test ends.
-func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time) {
+func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *slog.Logger, now func() time.Time, opts envOptions) {
 	e.t.Helper()
 	var err error
 	if e.access, err = access.New(ctx, access.Options{Store: e.db, Now: now, Logger: log}); err != nil {
@@ -170,10 +213,31 @@ func (e *env) startVaultServices(ctx context.Context, keys *seal.Keyring, log *s
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.vault.Run)
-	if e.trail, err = audit.NewWriter(audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}); err != nil {
+	e.accounts, err = account.New(ctx, account.Options{Store: e.db, Keys: keys, TenantID: e.tenant, Access: e.access, Vault: e.vault,
+		Identity: e.ids, Now: now, Logger: log})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	runUntilCleanup(e.t, e.accounts.Run)
+	auditOpts := audit.Options{Store: e.db, Logger: log, MaxDelay: time.Millisecond}
+	if opts.auditDefaults {
+		auditOpts.MaxDelay = 0
+	}
+	if opts.auditSink {
+		e.sinkOut = &lockedBuffer{}
+		if e.sink, err = auditsink.NewStream(auditsink.Options{Name: "test", Logger: log}, e.sinkOut); err != nil {
+			e.t.Fatal(err)
+		}
+		runUntilCleanup(e.t, e.sink.Run)
+		auditOpts.Sinks = []audit.Sink{e.sink}
+	}
+	if e.trail, err = audit.NewWriter(auditOpts); err != nil {
 		e.t.Fatal(err)
 	}
 	runUntilCleanup(e.t, e.trail.Run)
+	if e.review, err = review.New(review.Options{Store: e.db, Access: e.access, Now: now}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // authorizeByAccess lets the access service decide, as the real server does.

@@ -86,6 +86,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, sf surface, 
 		s.writeOAuthError(w, kind, id, err)
 	case surfaceVault:
 		s.writeKVError(w, r, kind, err)
+	case surfaceAccount:
+		writeAccountError(w, kind, id, err)
 	default:
 		writeManagementError(w, kind, id, err)
 	}
@@ -195,4 +197,39 @@ func (s *Server) writeKVError(w http.ResponseWriter, r *http.Request, kind errs.
 	}
 	w.Header().Set("x-ms-error-code", body.Error.Code)
 	_ = writeJSON(w, statusOf[kind], body)
+}
+
+// accountCodeOf maps each Kind to the code of Azure AI services' error
+// object, as Azure OpenAI answers (401 and 429 are numbers there).
+var accountCodeOf = [...]string{
+	errs.Internal:        "InternalServerError",
+	errs.Invalid:         "BadRequest",
+	errs.Unauthenticated: "401",
+	errs.Forbidden:       "PermissionDenied",
+	errs.NotFound:        "NotFound",
+	errs.Conflict:        "Conflict",
+	errs.Throttled:       "429",
+	errs.Unavailable:     "ServiceUnavailable",
+}
+
+// writeAccountError writes Azure AI services' error object,
+// {"error":{"code","message"}}, which OpenAI's clients read as well, with the
+// request id also in apim-request-id, as Azure sends it.
+func writeAccountError(w http.ResponseWriter, kind errs.Kind, id string, err error) {
+	body := accountErrorBody{Error: accountErrorDetail{Code: accountCodeOf[kind], Message: defaultMessage[kind]}}
+	if m := errs.Message(err); kind != errs.Internal && m != "" {
+		body.Error.Message = m
+	}
+	w.Header().Set("apim-request-id", id)
+	_ = writeJSON(w, statusOf[kind], body)
+}
+
+// accountErrorBody is Azure AI services' error object.
+type accountErrorBody struct {
+	Error accountErrorDetail `json:"error"`
+}
+
+type accountErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }

@@ -106,7 +106,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	req.Host = publicHost(r)
 	req.RemoteAddr = clientIP(r)
 	note := noteAudit(r.Context())
-	note.principalName, note.authMethod = firstNonEmpty(req.ClientID, req.Username), grantMethod(req)
+	note.principalName, note.authMethod = firstNonEmpty(req.ClientID, req.Username), req.Method()
 	resp, err := s.identity.Token(r.Context(), req)
 	if err != nil {
 		return err
@@ -144,17 +144,6 @@ type oauthErrorBody struct {
 	Timestamp        string `json:"timestamp"`
 	TraceID          string `json:"trace_id"`
 	CorrelationID    string `json:"correlation_id"`
-}
-
-// grantMethod names how a token request authenticates, for the audit trail.
-func grantMethod(r identity.TokenRequest) string {
-	switch {
-	case r.GrantType == identity.GrantPassword:
-		return "password"
-	case r.ClientAssertion != "":
-		return "client_assertion"
-	}
-	return "client_secret"
 }
 
 func firstNonEmpty(vals ...string) string {

@@ -8,11 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/errs"
 )
 
@@ -37,12 +34,15 @@ func newRequestID() string {
 // request in metrics and the debug log.
 func (s *Server) wrap(rt route) http.Handler {
 	auditing := s.auditor != nil && audited(rt)
+	metrics := s.metrics.forRoute(rt)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		id := newRequestID()
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		if auditing {
-			ctx = context.WithValue(ctx, auditNoteKey, &auditNote{})
+			note := &auditNote{}
+			ctx, note.domain = audit.WithNote(ctx)
+			ctx = context.WithValue(ctx, auditNoteKey, note)
 		}
 		r = r.WithContext(ctx)
 		w.Header().Set("X-Request-Id", id)
@@ -60,7 +60,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 			}
 			d := s.now().Sub(start)
-			s.metrics.observe(rt.pattern, r.Method, rec.statusOrOK(), d)
+			metrics.observe(r.Method, rec.statusOrOK(), d)
 			if s.log.Enabled(r.Context(), slog.LevelDebug) {
 				s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", logAttrs(r, rec.statusOrOK(), d)...)
 			}
@@ -68,7 +68,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		// A write's response waits, held here, until its audit event is stored.
 		var held *bufferedWriter
 		out := http.ResponseWriter(rec)
-		if auditing && isWrite(r) && rt.surface != surfaceOAuth && !rt.stream {
+		if auditing && isWrite(r) && rt.surface != surfaceOAuth && !rt.dataCall {
 			held = &bufferedWriter{header: make(http.Header)}
 			out = held
 		}
@@ -141,43 +141,4 @@ func (r *statusRecorder) statusOrOK() int {
 		return http.StatusOK
 	}
 	return r.status
-}
-
-// httpMetrics are the request metrics. Labels are route patterns, methods and
-// status codes: a bounded set that never holds user input.
-type httpMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
-	m := &httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latchkey_http_requests_total",
-			Help: "HTTP requests served, by route pattern, method and status code.",
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "latchkey_http_request_duration_seconds",
-			Help:    "Time to serve an HTTP request, by route pattern.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"route"}),
-	}
-	reg.MustRegister(m.requests, m.duration)
-	return m
-}
-
-func (m *httpMetrics) observe(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
-}
-
-// methodLabel keeps the method label bounded: a client may send any token as a
-// method, and each distinct label value costs memory forever.
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodOptions:
-		return m
-	}
-	return "OTHER"
 }

@@ -69,9 +69,9 @@ func TestMetricsCountRequests(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
-		`latchkey_http_requests_total{code="200",method="GET",route="GET /healthz"} 2`,
-		`latchkey_http_requests_total{code="404",method="GET",route="/"} 1`,
-		`latchkey_http_request_duration_seconds_bucket{route="GET /healthz",le=`,
+		`latchkey_http_requests_total{code="200",method="GET",operation="latchkey/public",route="GET /healthz",surface="operations"} 2`,
+		`latchkey_http_requests_total{code="404",method="GET",operation="latchkey/public",route="/",surface="management"} 1`,
+		`latchkey_http_request_duration_seconds_bucket{operation="latchkey/public",route="GET /healthz",surface="operations",le=`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -54,6 +54,7 @@ const (
 	surfaceManagement surface = iota // Latchkey's JSON: {"error":{"code","message",...}}
 	surfaceOAuth                     // Entra's OAuth2 error fields
 	surfaceVault                     // Key Vault's error object, 401s with the bearer challenge
+	surfaceAccount                   // Azure AI services' error object: accounts' data plane
 )
 
 // route is one row of the table: a ServeMux pattern, its action, its handler,
@@ -70,9 +71,10 @@ type route struct {
 	// the action itself, because the scope lies in the body or the answer is
 	// filtered item by item; the wrapper only authenticates.
 	inHandler bool
-	// stream says the answer passes as it comes (a proxy), so it is not held
-	// until the request's audit event is stored: the event is enqueued.
-	stream bool
+	// dataCall marks a call of an account's data plane or through the
+	// connection proxy: not a state write, so its audit event is enqueued
+	// like a read's, and its response, which may stream, is never held back.
+	dataCall bool
 }
 
 // routes is the table of every route Latchkey serves.
@@ -127,10 +129,10 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/hubs/{hub}/vaults/{vault}", action: access.VaultsRead, handle: s.getResource(vaultScope), scope: vaultScope},
 		{pattern: "DELETE /api/v1/hubs/{hub}/vaults/{vault}", action: access.VaultsDelete, handle: s.deleteResource(vaultScope), scope: vaultScope},
 		{pattern: "GET /api/v1/vaults", action: access.VaultsRead, handle: s.listResources(store.Vault, nil, access.VaultsRead), inHandler: true},
-		{pattern: "GET /api/v1/hubs/{hub}/accounts", action: access.AccountsRead, handle: s.listResources(store.Account, hubScope, access.AccountsRead), inHandler: true},
-		{pattern: "PUT /api/v1/hubs/{hub}/accounts/{account}", action: access.AccountsWrite, handle: s.putResource(accountScope), scope: accountScope},
-		{pattern: "GET /api/v1/hubs/{hub}/accounts/{account}", action: access.AccountsRead, handle: s.getResource(accountScope), scope: accountScope},
-		{pattern: "DELETE /api/v1/hubs/{hub}/accounts/{account}", action: access.AccountsDelete, handle: s.deleteResource(accountScope), scope: accountScope},
+		{pattern: "GET /api/v1/hubs/{hub}/accounts", action: access.AccountsRead, handle: s.listAccounts, inHandler: true},
+		{pattern: "PUT /api/v1/hubs/{hub}/accounts/{account}", action: access.AccountsWrite, handle: s.putAccount, scope: accountScope},
+		{pattern: "GET /api/v1/hubs/{hub}/accounts/{account}", action: access.AccountsRead, handle: s.getAccount, scope: accountScope},
+		{pattern: "DELETE /api/v1/hubs/{hub}/accounts/{account}", action: access.AccountsDelete, handle: s.deleteAccount, scope: accountScope},
 		{pattern: "GET /api/v1/vaults/{vault}", action: access.VaultsRead, handle: s.getVaultByName, scope: s.vaultByNameScope},
 		{pattern: "DELETE /api/v1/vaults/{vault}", action: access.VaultsDelete, handle: s.deleteVaultByName, scope: s.vaultByNameScope},
 		{pattern: "PATCH /api/v1/vaults/{vault}", action: access.VaultsWrite, handle: s.updateVault, scope: s.vaultByNameScope},
@@ -154,6 +156,32 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/roleEligibilities/{id}/deactivate", action: access.RoleAssignmentSchedule, handle: s.deactivateEligible, inHandler: true},
 		{pattern: "GET /api/v1/checkAccess", action: access.RoleAssignmentsRead, handle: s.checkAccess, scope: queryScope},
 
+		// The audit trail and the access review (auditapi.go).
+		{pattern: "GET /api/v1/auditEvents", action: access.AuditEventsRead, handle: s.auditEvents, scope: queryScope},
+		{pattern: "GET /api/v1/auditTrail/verify", action: access.AuditEventsRead, handle: s.verifyAuditTrail},
+		{pattern: "GET /api/v1/accessReview", action: access.AccessReviewsRead, handle: s.accessReview, scope: queryScope},
+
+		// AI services accounts (accounts.go), by hub as in Azure's paths, and
+		// by name. The account service authorizes each on the account.
+		{pattern: "POST /api/v1/hubs/{hub}/accounts/{account}/listKeys", action: access.AccountsListKeys, handle: s.listKeys, scope: accountScope},
+		{pattern: "POST /api/v1/hubs/{hub}/accounts/{account}/regenerateKey", action: access.AccountsRegenerateKey, handle: s.regenerateKey, scope: accountScope},
+		{pattern: "GET /api/v1/accounts", action: access.AccountsRead, handle: s.listAccounts, inHandler: true},
+		{pattern: "GET /api/v1/accounts/{account}", action: access.AccountsRead, handle: s.getAccount, inHandler: true},
+		{pattern: "PATCH /api/v1/accounts/{account}", action: access.AccountsWrite, handle: s.updateAccount, inHandler: true},
+		{pattern: "DELETE /api/v1/accounts/{account}", action: access.AccountsDelete, handle: s.deleteAccount, inHandler: true},
+		{pattern: "POST /api/v1/accounts/{account}/listKeys", action: access.AccountsListKeys, handle: s.listKeys, inHandler: true},
+		{pattern: "POST /api/v1/accounts/{account}/regenerateKey", action: access.AccountsRegenerateKey, handle: s.regenerateKey, inHandler: true},
+		{pattern: "POST /api/v1/accounts/{account}/activeKey", action: access.AccountsListKeys, handle: s.activeKey, inHandler: true},
+		{pattern: "POST /api/v1/accounts/{account}/rotateKeys", action: access.AccountsRegenerateKey, handle: s.rotateKeys, inHandler: true},
+		{pattern: "GET /api/v1/accounts/{account}/keyUsage", action: access.AccountsRead, handle: s.keyUsage, inHandler: true},
+		{pattern: "GET /api/v1/accounts/{account}/usage", action: access.AccountsRead, handle: s.usage, inHandler: true},
+
+		// Accounts' data plane (accountdata.go): a key, an STS token or an
+		// Entra token with the account's data action.
+		{pattern: stsPattern, action: access.AccountsInference, handle: s.issueToken, surface: surfaceAccount, dataCall: true},
+		{pattern: "/accounts/{account}/openai/{rest...}", action: access.AccountsInference, handle: s.azureOpenAI, surface: surfaceAccount, dataCall: true},
+		{pattern: "/accounts/{account}/v1/{rest...}", action: access.AccountsInference, handle: s.openAI, surface: surfaceAccount, dataCall: true},
+
 		// Connections (connections.go): a hub's shared ones and a project's
 		// own. The connection service authorizes each operation itself too:
 		// reads through a project reach the hub's shared connections, and
@@ -171,7 +199,7 @@ func (s *Server) routes() []route {
 		{pattern: "DELETE /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsDelete, handle: s.deleteConnection, scope: projectConnectionScope},
 		{pattern: "POST /api/v1/hubs/{hub}/projects/{project}/connections/{name}/listsecrets", action: access.ConnectionsListSecrets, handle: s.listConnectionSecrets, inHandler: true},
 		// The connection proxy: {project} is "_" for a hub's connection.
-		{pattern: "/connections/{hub}/{project}/{name}/proxy/{rest...}", action: access.ConnectionsProxy, handle: s.proxyConnection, inHandler: true, stream: true},
+		{pattern: "/connections/{hub}/{project}/{name}/proxy/{rest...}", action: access.ConnectionsProxy, handle: s.proxyConnection, inHandler: true, dataCall: true},
 
 		{pattern: "/", action: ActionPublic, handle: s.notFound},
 	}

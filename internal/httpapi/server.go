@@ -17,15 +17,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/identity"
+	"github.com/latchkey/latchkey/internal/review"
+	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/vault"
 )
 
 // Options configure a Server. Logger and Registry are required.
 type Options struct {
 	Logger *slog.Logger
-	// Registry receives the HTTP metrics and is served at /metrics.
+	// Registry receives the HTTP metrics and is served at /metrics;
+	// RegisterMetrics adds the services' to it.
 	Registry *prometheus.Registry
 	// Ready reports whether the server can serve requests (the store answers);
 	// /readyz calls it with a short deadline. Nil means always ready.
@@ -46,14 +50,20 @@ type Options struct {
 	// Audit receives an event for every authenticated request and every token
 	// request; nil records nothing.
 	Audit Auditor
+	// Accounts is the AI services account service; nil leaves the accounts'
+	// routes answering 503.
+	Accounts *account.Service
+	// Gateway forwards the accounts' model calls; nil answers them 503.
+	Gateway Gateway
 	// Connections is the connection service; nil leaves its routes
-	// answering 503.
+	// answering 503. The connection proxy forwards through Gateway.
 	Connections *connection.Service
-	// ConnectionProxy forwards calls through the connection proxy; nil
-	// forwards with a plain reverse proxy (no metering or rate limits).
-	ConnectionProxy ConnectionForwarder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AuditStore is the audit trail the management API lists and verifies;
+	// Review runs access reviews. Nil leaves their routes answering 503.
+	AuditStore store.Audit
+	Review     *review.Service
 }
 
 // Server serves every surface of Latchkey on one listener. It is safe for
@@ -73,8 +83,11 @@ type Server struct {
 	mux            *http.ServeMux
 	vaultMux       *http.ServeMux // the Key Vault data plane, chosen by Host
 	auditor        Auditor
+	auditStore     store.Audit
+	review         *review.Service
+	accounts       *account.Service
+	gateway        Gateway
 	connections    *connection.Service
-	connProxy      ConnectionForwarder
 }
 
 // New builds a Server and its routes.
@@ -93,11 +106,11 @@ func New(opts Options) *Server {
 		mux:            http.NewServeMux(),
 		vaultMux:       http.NewServeMux(),
 		auditor:        opts.Audit,
+		auditStore:     opts.AuditStore,
+		review:         opts.Review,
+		accounts:       opts.Accounts,
+		gateway:        opts.Gateway,
 		connections:    opts.Connections,
-		connProxy:      opts.ConnectionProxy,
-	}
-	if s.connProxy == nil {
-		s.connProxy = passthrough{}
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)

@@ -24,6 +24,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/identity"
 )
 
@@ -51,22 +52,34 @@ type grant struct{ role, scope string }
 
 // newKVEnv starts a server whose services all read clk, with the token
 // endpoint unthrottled and the server's log kept.
-func newKVEnv(t *testing.T, clk *fakeClock) *kvEnv {
+func newKVEnv(t *testing.T, clk *fakeClock, gw ...*gateway.Gateway) *kvEnv {
 	t.Helper()
-	return newKVEnvWith(t, envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true})
+	opts := envOptions{clock: clk, editIdentity: unthrottled, logs: true, keyVault: true}
+	if len(gw) > 0 {
+		opts.gateway = gw[0]
+	}
+	e := &kvEnv{env: newEnv(t, opts)}
+	e.setUp()
+	return e
 }
 
 // newKVEnvWith is newKVEnv with the options given (keyVault among them).
 func newKVEnvWith(t *testing.T, opts envOptions) *kvEnv {
 	t.Helper()
 	e := &kvEnv{env: newEnv(t, opts)}
+	e.setUp()
+	return e
+}
+
+// setUp makes the administrator, the hub "default" and its vaults.
+func (e *kvEnv) setUp() {
+	e.t.Helper()
 	e.admin = e.principal("admin", grant{"Owner", "/"}, grant{"Key Vault Administrator", "/"})
 	for _, scope := range []string{"/hubs/default", "/hubs/default/vaults/default", "/hubs/default/vaults/other"} {
 		if _, err := e.access.CreateResource(context.Background(), e.admin.ID, scope); err != nil {
-			t.Fatalf("CreateResource(%s) = %v", scope, err)
+			e.t.Fatalf("CreateResource(%s) = %v", scope, err)
 		}
 	}
-	return e
 }
 
 // vaultURL is the data-plane URL of vault name.
@@ -244,7 +257,7 @@ func (w *wireLog) exchanges() []exchange {
 // update rewrites the golden files instead of comparing with them:
 //
 //	go test ./internal/httpapi -run KV -update
-var update = flag.Bool("update", false, "rewrite testdata/keyvault/*.golden with the current output")
+var update = flag.Bool("update", false, "rewrite testdata/*/*.golden with the current output")
 
 const apiVersion = "api-version=2026-04-01"
 
@@ -254,6 +267,7 @@ func fixedClock() *fakeClock { return &fakeClock{now: time.Date(2026, 3, 1, 12, 
 var (
 	uuidPattern   = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	versionInText = regexp.MustCompile(`\b[0-9a-f]{32}\b`)
+	keyInText     = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 )
 
 // normalise replaces what changes from run to run (port, tenant and other
@@ -262,12 +276,19 @@ func (e *kvEnv) normalise(s string) string {
 	s = strings.ReplaceAll(s, "localhost:"+e.port, "localhost:{port}")
 	s = strings.ReplaceAll(s, e.tenant, "{tenant}")
 	s = uuidPattern.ReplaceAllString(s, "{uuid}")
+	s = keyInText.ReplaceAllString(s, "{key}")
 	return versionInText.ReplaceAllString(s, "{version}")
 }
 
 // golden compares an answer (status, the headers a client reads, and the
 // body, indented) with testdata/keyvault/name.golden.
 func (e *kvEnv) golden(t *testing.T, name string, a kvAnswer) {
+	t.Helper()
+	e.goldenIn(t, "keyvault", name, a)
+}
+
+// goldenIn is golden for testdata/dir/name.golden.
+func (e *kvEnv) goldenIn(t *testing.T, dir, name string, a kvAnswer) {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s\n", a.status, http.StatusText(a.status))
@@ -283,7 +304,7 @@ func (e *kvEnv) golden(t *testing.T, name string, a kvAnswer) {
 		}
 		b.WriteString("\n" + body.String() + "\n")
 	}
-	path := filepath.Join("testdata", "keyvault", name+".golden")
+	path := filepath.Join("testdata", dir, name+".golden")
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
@@ -295,7 +316,7 @@ func (e *kvEnv) golden(t *testing.T, name string, a kvAnswer) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v: run go test ./internal/httpapi -run KV -update to create it", err)
+		t.Fatalf("%v: run go test ./internal/httpapi -run %s -update to create it", err, t.Name())
 	}
 	if d := cmp.Diff(string(want), b.String()); d != "" {
 		t.Errorf("%s differs from %s (-want +got):\n%s", name, path, d)

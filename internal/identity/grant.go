@@ -127,6 +127,12 @@ type TokenResponse struct {
 // authentication gives the same invalid_client (or invalid_grant for users)
 // answer, whether or not the client or user exists.
 func (s *Service) Token(ctx context.Context, r TokenRequest) (TokenResponse, error) {
+	resp, err := s.token(ctx, r)
+	s.tokens.count(r.method(), err)
+	return resp, err
+}
+
+func (s *Service) token(ctx context.Context, r TokenRequest) (TokenResponse, error) {
 	aud, err := audienceOf(r.Scope)
 	if err != nil {
 		return TokenResponse{}, err

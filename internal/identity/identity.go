@@ -91,6 +91,7 @@ type Service struct {
 	ownFeed   bool
 	sync      func(ctx context.Context) error
 	verified  *tokenCache
+	tokens    tokenCounters // tokens issued and refused (stats.go)
 	throttle  *throttle
 	assertion *replayCache
 	issuers   *issuerCache

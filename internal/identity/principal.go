@@ -230,6 +230,12 @@ func (s *Service) DeleteCredential(ctx context.Context, principalID, id string) 
 // of an authorized operator such as `latchkey run`) has decided that it may act
 // as p. host names the issuer.
 func (s *Service) IssueFor(ctx context.Context, p store.Principal, resource, host string) (TokenResponse, error) {
+	resp, err := s.issueFor(ctx, p, resource, host)
+	s.tokens.count(methodManagedIdentity, err)
+	return resp, err
+}
+
+func (s *Service) issueFor(ctx context.Context, p store.Principal, resource, host string) (TokenResponse, error) {
 	aud, err := audienceOf(resource + "/.default")
 	if err != nil {
 		return TokenResponse{}, err

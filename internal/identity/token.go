@@ -210,6 +210,8 @@ type tokenCache struct {
 	max int
 	mu  sync.RWMutex // guards m
 	m   map[string]*Claims
+	// hits and misses count get's answers, for Stats.
+	hits, misses paddedCounter
 }
 
 func newTokenCache(max int) *tokenCache {
@@ -220,7 +222,20 @@ func (c *tokenCache) get(token string) (*Claims, bool) {
 	c.mu.RLock()
 	v, ok := c.m[token]
 	c.mu.RUnlock()
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
 	return v, ok
+}
+
+// stats returns the counts of hits and misses and the number of entries.
+func (c *tokenCache) stats() (hits, misses uint64, entries int) {
+	c.mu.RLock()
+	entries = len(c.m)
+	c.mu.RUnlock()
+	return c.hits.Load(), c.misses.Load(), entries
 }
 
 func (c *tokenCache) put(token string, claims *Claims, now int64) {

@@ -36,7 +36,7 @@ type AuditBatch struct {
 	LastSeq   int64
 	Prev      []byte    // the chain head the batch was appended to: the previous batch's Hash; nil for batch 1
 	Hash      []byte    // the chain head after the batch: its last event's Hash
-	Committed time.Time // the appending writer's clock; never zero
+	Committed time.Time // the appending writer's clock, at or after every event's Time; never zero
 }
 
 // AuditHead is the end of the audit chain: the newest batch, its last event,

@@ -7,9 +7,9 @@ import (
 
 // Change records that something a cache may hold was written: every write
 // method of Secrets, Principals, Credentials, SigningKeys, Resources,
-// RoleDefinitions, RoleAssignments and EligibleAssignments appends one in the
-// same transaction as the write, so no replica misses a change even if it
-// was down when it happened.
+// RoleDefinitions, RoleAssignments, EligibleAssignments and AccountKeys
+// appends one in the same transaction as the write, so no replica misses a
+// change even if it was down when it happened.
 type Change struct {
 	Seq   int64  // increases with every change
 	Topic string // the aggregate: one of the Topic constants
@@ -26,6 +26,7 @@ const (
 	TopicRoleAssignment     = "roleAssignment"     // principal id
 	TopicEligibleAssignment = "eligibleAssignment" // principal id
 	TopicSecret             = "secret"             // "{vault}/{name}"
+	TopicAccountKey         = "accountKey"         // account name
 )
 
 // Changes is the change feed that keeps per-replica caches in step.

@@ -45,6 +45,7 @@ type Store interface {
 	Changes
 	Replicas
 	Audit
+	AccountKeys
 
 	// Ping checks that the database answers; /readyz calls it.
 	Ping(ctx context.Context) error

@@ -30,6 +30,9 @@ type cache struct {
 	// gen counts invalidations, so that a read that raced one does not put a
 	// stale entry back.
 	gen uint64
+
+	// The answers of lookups, for Stats (stats.go); they need no lock.
+	secretHits, secretMisses, vaultHits, vaultMisses paddedCounter
 }
 
 func newCache() *cache {
@@ -44,13 +47,32 @@ func (c *cache) version(vault, name, version string) (store.Secret, store.Secret
 	defer c.mu.RUnlock()
 	e, ok := c.secrets[key(vault, name)]
 	if !ok {
+		c.secretMisses.Add(1)
 		return store.Secret{}, store.SecretVersion{}, false
 	}
 	if version == "" {
 		version = e.secret.CurrentVersion
 	}
 	v, ok := e.versions[version]
+	if ok {
+		c.secretHits.Add(1)
+	} else {
+		c.secretMisses.Add(1)
+	}
 	return e.secret, v, ok
+}
+
+// vault returns the cached record of the vault named name.
+func (c *cache) vault(name string) (*vaultInfo, bool) {
+	c.mu.RLock()
+	v, ok := c.vaults[name]
+	c.mu.RUnlock()
+	if ok {
+		c.vaultHits.Add(1)
+	} else {
+		c.vaultMisses.Add(1)
+	}
+	return v, ok
 }
 
 // generation returns the invalidation count, to pass to put.

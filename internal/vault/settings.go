@@ -74,10 +74,7 @@ func (s *Service) vault(ctx context.Context, name string) (*vaultInfo, error) {
 	if err := s.feed.Fresh(ctx); err != nil {
 		s.cache.clear()
 	}
-	s.cache.mu.RLock()
-	v, ok := s.cache.vaults[name]
-	s.cache.mu.RUnlock()
-	if ok {
+	if v, ok := s.cache.vault(name); ok {
 		return v, nil
 	}
 	gen := s.cache.generation()
@@ -92,7 +89,7 @@ func (s *Service) vault(ctx context.Context, name string) (*vaultInfo, error) {
 	if err != nil {
 		return nil, errs.E(errs.Internal, "vault", "", fmt.Errorf("settings of vault %s: %w", name, err))
 	}
-	v = &vaultInfo{name: r.Name, scope: r.Scope, settings: st}
+	v := &vaultInfo{name: r.Name, scope: r.Scope, settings: st}
 	for _, cidr := range st.NetworkAllow {
 		if p, err := netip.ParsePrefix(cidr); err == nil {
 			v.nets = append(v.nets, p.Masked())

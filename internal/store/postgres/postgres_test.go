@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"os"
 	"testing"
@@ -96,7 +97,8 @@ func TestMigrations(t *testing.T) {
 			// The pool stays db's, which closes it; this DB needs no Close of its own.
 			return sqlstore.New(db.sql, d, nil).Migrate(ctx)
 		},
-		TooNew:        &sqlstore.SchemaTooNewError{Database: "PostgreSQL", Version: 8, Known: 7},
-		TooNewMessage: "PostgreSQL database schema is at version 8 but this latchkey knows only up to 7: upgrade latchkey",
+		TooNew: &sqlstore.SchemaTooNewError{Database: "PostgreSQL", Version: storetest.NextMigration(), Known: storetest.NextMigration() - 1},
+		TooNewMessage: fmt.Sprintf("PostgreSQL database schema is at version %d but this latchkey knows only up to %d: upgrade latchkey",
+			storetest.NextMigration(), storetest.NextMigration()-1),
 	})
 }

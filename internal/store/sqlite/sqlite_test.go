@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -169,8 +170,9 @@ func TestMigrations(t *testing.T) {
 			// The pool stays db's, which closes it; this DB needs no Close of its own.
 			return sqlstore.New(db.sql, d, nil).Migrate(ctx)
 		},
-		TooNew:        &sqlstore.SchemaTooNewError{Database: "SQLite", Version: 8, Known: 7},
-		TooNewMessage: "SQLite database schema is at version 8 but this latchkey knows only up to 7: upgrade latchkey",
+		TooNew: &sqlstore.SchemaTooNewError{Database: "SQLite", Version: storetest.NextMigration(), Known: storetest.NextMigration() - 1},
+		TooNewMessage: fmt.Sprintf("SQLite database schema is at version %d but this latchkey knows only up to %d: upgrade latchkey",
+			storetest.NextMigration(), storetest.NextMigration()-1),
 	})
 }
 

@@ -42,14 +42,14 @@ const auditEventArity = 15
 // store.AuditBatch, in the order scanAuditBatch reads them.
 const auditBatchColumns = `batch, first_seq, last_seq, prev, hash, committed`
 
-// auditInsertRows is the most events one INSERT statement carries. SQLite
-// treats $N as a named parameter and looks each name up in a list, so a
-// statement's cost grows with the square of its parameters (at 256 rows,
-// 3,840 parameters, the lookup took 90% of an append, and SQLite appended
-// 4,000 events/s); PostgreSQL instead pays a round trip per statement. Of
-// the sizes measured, 8 rows (120 parameters) gave the slower of the two
-// databases its best figure; docs/benchmarks.md has the sweep.
-const auditInsertRows = 8
+// auditInsertRows is the most events one INSERT statement carries. The
+// statements are prepared once per row count (parsing one cost more than
+// running it) and, on SQLite, use anonymous parameters (Dialect.AnonymousParams),
+// so a larger statement costs no more per event to bind; fewer statements
+// then mean fewer round trips on PostgreSQL and fewer VM setups on SQLite.
+// Of the sizes measured (docs/benchmarks.md), 32 rows (480 parameters) gave
+// both databases their best figures or close to them.
+const auditInsertRows = 32
 
 // AppendAuditBatch stores b and its events in one transaction if b extends
 // the chain's head; otherwise it stores nothing and returns an error
@@ -79,7 +79,7 @@ func (d *DB) AppendAuditBatch(ctx context.Context, b store.AuditBatch, events []
 			return fmt.Errorf("%s: another writer appended it first: %w", op, store.ErrConflict)
 		}
 		for chunk := range slices.Chunk(events, auditInsertRows) {
-			if err := insertAuditEvents(ctx, tx, chunk); err != nil {
+			if err := d.insertAuditEvents(ctx, tx, chunk); err != nil {
 				return fmt.Errorf("%s: %w", op, err)
 			}
 		}
@@ -109,16 +109,44 @@ func checkAuditBatch(b store.AuditBatch, events []store.AuditEvent) error {
 		if e.Time.IsZero() {
 			return fmt.Errorf("event %d has no time", e.Seq)
 		}
+		if e.Time.After(b.Committed) {
+			return fmt.Errorf("event %d has a time after its batch's commit time; listings by time find events through their batches", e.Seq)
+		}
 	}
 	return nil
 }
 
-// insertAuditEvents inserts events with one statement.
-func insertAuditEvents(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
+// insertAuditEvents inserts events (at most auditInsertRows) with one
+// statement, prepared once per number of rows and reused: the audit trail is
+// appended to on every request, and parsing a 120-parameter INSERT cost more
+// than running it.
+func (d *DB) insertAuditEvents(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
+	stmt, err := d.auditInsert(ctx, len(events))
+	if err != nil {
+		return err
+	}
+	args := make([]any, 0, len(events)*auditEventArity)
+	for _, e := range events {
+		args = append(args, e.Seq, e.Batch, e.Time.UnixMicro(), e.CorrelationID, e.PrincipalID,
+			e.PrincipalType, e.PrincipalName, e.AuthMethod, e.ClientIP, e.Operation, e.Scope, e.Result,
+			e.Status, e.Reason, bytesIn(e.Hash))
+	}
+	if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("insert events %d..%d: %w", events[0].Seq, events[len(events)-1].Seq, err)
+	}
+	return nil
+}
+
+// auditInsert returns the prepared INSERT of rows audit events.
+func (d *DB) auditInsert(ctx context.Context, rows int) (*sql.Stmt, error) {
+	d.stmtMu.Lock()
+	defer d.stmtMu.Unlock()
+	if st := d.auditInserts[rows]; st != nil {
+		return st, nil
+	}
 	var q strings.Builder
 	q.WriteString(`INSERT INTO audit_events (` + auditEventColumns + `) VALUES `)
-	args := make([]any, 0, len(events)*auditEventArity)
-	for i, e := range events {
+	for i := range rows {
 		if i > 0 {
 			q.WriteString(", ")
 		}
@@ -127,17 +155,20 @@ func insertAuditEvents(ctx context.Context, tx *sql.Tx, events []store.AuditEven
 			if c > 0 {
 				q.WriteString(", ")
 			}
-			fmt.Fprintf(&q, "$%d", len(args)+c+1)
+			if d.dialect.AnonymousParams {
+				q.WriteByte('?')
+			} else {
+				fmt.Fprintf(&q, "$%d", i*auditEventArity+c+1)
+			}
 		}
 		q.WriteByte(')')
-		args = append(args, e.Seq, e.Batch, e.Time.UnixMicro(), e.CorrelationID, e.PrincipalID,
-			e.PrincipalType, e.PrincipalName, e.AuthMethod, e.ClientIP, e.Operation, e.Scope, e.Result,
-			e.Status, e.Reason, bytesIn(e.Hash))
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-		return fmt.Errorf("insert events %d..%d: %w", events[0].Seq, events[len(events)-1].Seq, err)
+	st, err := d.db.PrepareContext(ctx, q.String())
+	if err != nil {
+		return nil, fmt.Errorf("prepare the insert of %d audit events: %w", rows, err)
 	}
-	return nil
+	d.auditInserts[rows] = st
+	return st, nil
 }
 
 // AuditHead returns the chain's head: the newest batch's.
@@ -250,7 +281,12 @@ func auditConditions(f store.AuditFilter) conditions {
 	}
 	c.equal("result", f.Result)
 	if !f.Since.IsZero() {
-		c.add("at >= $%d", ceilMicros(f.Since))
+		// Events have no index by time. Every event of a batch is at or before
+		// its commit time, so none at or after Since lies before the first
+		// batch committed since then (audit_batches_committed finds it).
+		since := ceilMicros(f.Since)
+		c.add("at >= $%d", since)
+		c.add("seq >= COALESCE((SELECT MIN(first_seq) FROM audit_batches WHERE committed >= $%d), 9223372036854775807)", since)
 	}
 	if !f.Until.IsZero() {
 		c.add("at < $%d", ceilMicros(f.Until))

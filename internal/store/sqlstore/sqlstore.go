@@ -46,6 +46,11 @@ type Dialect struct {
 	// may have been missed meanwhile), until ctx is done. When nil,
 	// ChangeSignal polls the change feed instead.
 	Listen func(ctx context.Context, db *sql.DB, signal func())
+	// AnonymousParams makes the statements with many parameters (the audit
+	// trail's multi-row INSERT) use "?" bound in order instead of "$N": SQLite
+	// treats "$N" as a name and finds each by a linear search, so binding
+	// costs the square of the parameter count. PostgreSQL only knows "$N".
+	AnonymousParams bool
 }
 
 // DB is a store.Store over a *sql.DB. It is safe for concurrent use.
@@ -63,6 +68,11 @@ type DB struct {
 	// to the cancel func of its goroutine's context: a write signals every
 	// channel without blocking, and Close cancels every goroutine.
 	subscribers map[chan struct{}]context.CancelFunc
+
+	// stmtMu guards auditInserts: the prepared INSERTs of 1 to
+	// auditInsertRows audit events, made on first use.
+	stmtMu       sync.Mutex
+	auditInserts [auditInsertRows + 1]*sql.Stmt
 }
 
 // New returns a DB that runs its queries on db in dialect d. now stamps
@@ -92,6 +102,13 @@ func (d *DB) Close() error {
 	}
 	d.mu.Unlock()
 	d.watchers.Wait()
+	d.stmtMu.Lock()
+	for _, st := range d.auditInserts {
+		if st != nil {
+			st.Close()
+		}
+	}
+	d.stmtMu.Unlock()
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", d.dialect.Name, err)
 	}

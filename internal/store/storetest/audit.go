@@ -28,10 +28,17 @@ func testAudit(t *testing.T, newStore func(t *testing.T) store.Store) {
 	})
 }
 
-// auditLink numbers events as the batch after head, committed at committed,
-// and gives each a Hash that depends on the head before it. It stands in for
-// the audit package's chain: the store keeps the bytes without reading them.
+// auditLink numbers events as the batch after head, committed at committed
+// or, like the audit package's batches, at its latest event's time if that is
+// later, and gives each a Hash that depends on the head before it. It stands
+// in for the audit package's chain: the store keeps the bytes without
+// reading them.
 func auditLink(head store.AuditHead, events []store.AuditEvent, committed time.Time) (store.AuditBatch, []store.AuditEvent) {
+	for _, e := range events {
+		if e.Time.After(committed) {
+			committed = e.Time
+		}
+	}
 	b := store.AuditBatch{Batch: head.Batch + 1, FirstSeq: head.Seq + 1, Prev: head.Hash, Committed: committed}
 	linked := slices.Clone(events)
 	prev := head.Hash
@@ -236,6 +243,10 @@ func testAuditRefused(t *testing.T, s store.Store) {
 		{"event batch", func(_ *store.AuditBatch, es []store.AuditEvent) []store.AuditEvent { es[1].Batch = 2; return es }},
 		{"event time", func(_ *store.AuditBatch, es []store.AuditEvent) []store.AuditEvent {
 			es[1].Time = time.Time{}
+			return es
+		}},
+		{"event after the commit", func(b *store.AuditBatch, es []store.AuditEvent) []store.AuditEvent {
+			es[1].Time = b.Committed.Add(time.Microsecond)
 			return es
 		}},
 	}

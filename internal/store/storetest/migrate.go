@@ -19,7 +19,7 @@ import (
 
 // migrations names every migration a backend embeds, oldest first. The
 // backends share one schema history, so each applies these, in this order.
-var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit", "0007_connections"}
+var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit", "0007_audit_time", "0008_accounts", "0009_connections"}
 
 // Migrator is a backend's handle as the migration checks use it: the store,
 // and the Migrate that builds its schema and returns the migrations applied.
@@ -43,9 +43,9 @@ type MigrationBackend[D Migrator, E error] struct {
 	// MigrateWith applies to db the migrations in fsys instead of the ones
 	// the backend embeds. keep is given the embedded ones and returns fsys.
 	MigrateWith func(ctx context.Context, db D, keep func(embedded fs.FS) (fsys fs.FS, err error)) ([]string, error)
-	// TooNew is the error Migrate must return when the database holds a
-	// migration one past what the backend embeds, and TooNewMessage its
-	// text.
+	// TooNew is the error Migrate must return when the database holds
+	// migration NextMigration(), one past what the backend embeds, and
+	// TooNewMessage its text.
 	TooNew        E
 	TooNewMessage string
 }
@@ -106,14 +106,17 @@ func testMigrateConcurrently[D Migrator, E error](t *testing.T, b MigrationBacke
 	}
 }
 
+// NextMigration is the number of the migration after the last one the
+// backends embed.
+func NextMigration() int { return len(migrations) + 1 }
+
 func testSchemaTooNew[D Migrator, E error](t *testing.T, b MigrationBackend[D, E]) {
 	db := b.Open(t, b.NewDatabase(t))
 	if _, err := db.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	future := len(migrations) + 1
 	_, err := b.SQL(db).ExecContext(t.Context(),
-		`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, 0)`, future, fmt.Sprintf("%04d_future", future))
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', 0)`, NextMigration())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Assignments", func(t *testing.T) { testAssignments(t, newStore) })
 	t.Run("Changes", func(t *testing.T) { testChanges(t, newStore) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, newStore) })
+	t.Run("AccountKeys", func(t *testing.T) { testAccountKeys(t, newStore) })
 }
 
 // testCase is one named case of a suite; each gets a store of its own.

@@ -1,0 +1,179 @@
+package httpapi_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/azure"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/gateway"
+)
+
+// TestAccountsOpenAIClients drives an account with the official OpenAI Go
+// client, as workloads do, through the real server and gateway to a small
+// OpenAI-compatible upstream on loopback: with a subscription key (Azure
+// OpenAI flavour, api-key), with an STS token minted from a key (OpenAI
+// paths, bearer), and with an Entra token from azidentity's
+// ClientSecretCredential for the scope the Azure flavour asks by default
+// (https://cognitiveservices.azure.com/.default), each streamed and not.
+// The upstream sees its own key on every call and never a caller's
+// credential; the gateway meters each caller.
+func TestAccountsOpenAIClients(t *testing.T) {
+	up := newUpstream(t)
+	gw := gateway.New(gateway.Options{})
+	e := newKVEnv(t, newFakeClock(), gw)
+	ctx := context.Background()
+	admin := e.managementClient(e.admin)
+	upstreamURL, upstreamKey, vaultName := up.URL+"/v1", "sk-upstream-only-4c1e", "default"
+	deployments := map[string]string{"chat": "gpt-4o-mini"}
+	_, _, err := admin.CreateAccount(ctx, "default", "aoai", client.AccountRequest{Deployments: &deployments,
+		Upstream: &client.AccountUpstreamRequest{URL: &upstreamURL, Key: &upstreamKey, Vault: vaultName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := admin.ListKeys(ctx, "aoai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts := e.sts("aoai", "Ocp-Apim-Subscription-Key", ks.Key2)
+	if sts.status != 200 {
+		t.Fatalf("the STS exchange = %d %s", sts.status, sts.body)
+	}
+	app := e.principal("chat-app", grant{"Cognitive Services User", "/hubs/default/accounts/aoai"})
+	cred, err := azidentity.NewClientSecretCredential(e.tenant, app.AppID, app.Secret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.sdkOptions(), DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const apiVersion = "2024-10-21"
+	clients := []struct {
+		name, model, caller string
+		client              openai.Client
+	}{
+		{"subscription key", "chat", "key1", openai.NewClient(azure.WithEndpoint(e.accountURL("aoai"), apiVersion),
+			azure.WithAPIKey(ks.Key1), option.WithHTTPClient(e.hc), option.WithMaxRetries(0))},
+		{"STS token", "gpt-4o-mini", "key2", openai.NewClient(option.WithBaseURL(e.accountURL("aoai")+"/v1/"),
+			option.WithAPIKey(string(sts.body)), option.WithHTTPClient(e.hc), option.WithMaxRetries(0))},
+		{"Entra token", "chat", "principal:" + app.ID, openai.NewClient(azure.WithEndpoint(e.accountURL("aoai"), apiVersion),
+			azure.WithTokenCredential(cred), option.WithHTTPClient(e.hc), option.WithMaxRetries(0))},
+	}
+	secrets := []string{ks.Key1, ks.Key2, string(sts.body)}
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			params := openai.ChatCompletionNewParams{Model: c.model, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")}}
+			res, err := c.client.Chat.Completions.New(ctx, params)
+			if err != nil {
+				t.Fatalf("Chat.Completions.New: %v", err)
+			}
+			if len(res.Choices) != 1 || res.Choices[0].Message.Content != "Hello" || res.Usage.TotalTokens != 9 {
+				t.Errorf("the completion = %+v", res)
+			}
+			params.StreamOptions.IncludeUsage = openai.Bool(true)
+			stream := c.client.Chat.Completions.NewStreaming(ctx, params)
+			var acc openai.ChatCompletionAccumulator
+			chunks := 0
+			for stream.Next() {
+				acc.AddChunk(stream.Current())
+				chunks++
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatalf("the stream: %v", err)
+			}
+			stream.Close()
+			if chunks != 3 || len(acc.Choices) != 1 || acc.Choices[0].Message.Content != "Hello" || acc.Usage.TotalTokens != 9 {
+				t.Errorf("the stream = %d chunks, %+v", chunks, acc.ChatCompletion)
+			}
+			u := callerUsage(gw, c.caller)
+			if u.Requests != 2 || u.PromptTokens != 14 || u.CompletionTokens != 4 {
+				t.Errorf("the gateway metered %+v for %s, want 2 requests, 14 + 4 tokens", u, c.caller)
+			}
+		})
+	}
+	if tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://cognitiveservices.azure.com/.default"}}); err == nil {
+		secrets = append(secrets, tok.Token)
+	}
+
+	// A stream passes through the server event by event: the client has the
+	// first chunk while the upstream still holds the second.
+	up.hold = make(chan struct{})
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	stream := clients[0].client.Chat.Completions.NewStreaming(sctx, openai.ChatCompletionNewParams{Model: "chat",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")}})
+	if !stream.Next() || stream.Current().Choices[0].Delta.Content != "Hel" {
+		t.Fatalf("no first chunk while the upstream holds the second (the answer was held back): %v", stream.Err())
+	}
+	close(up.hold)
+	for stream.Next() {
+	}
+	if err := stream.Err(); err != nil {
+		t.Errorf("the held stream: %v", err)
+	}
+	stream.Close()
+
+	// The upstream saw its own key on every call, the deployment as its
+	// model, and never a caller's credential.
+	calls := up.seen()
+	if len(calls) != 7 {
+		t.Errorf("the upstream saw %d calls, want 7", len(calls))
+	}
+	for _, c := range calls {
+		if c.header.Get("Authorization") != "Bearer "+upstreamKey || c.model != "gpt-4o-mini" {
+			t.Errorf("the upstream saw Authorization %q, model %q", c.header.Get("Authorization"), c.model)
+		}
+		for name, values := range c.header {
+			for _, v := range values {
+				for _, s := range secrets {
+					if strings.Contains(v, s) {
+						t.Errorf("the upstream saw a caller's credential in %s", name)
+					}
+				}
+			}
+		}
+	}
+
+	// The management API reports the metered usage; the audit trail names
+	// keys, never their values.
+	usage, err := admin.Usage(ctx, "aoai")
+	if err != nil || usage.Requests != 7 || usage.PromptTokens != 49 || len(usage.Callers) != 3 {
+		t.Errorf("Usage = %+v, %v; want 7 requests, 49 prompt tokens, 3 callers", usage, err)
+	}
+	var events []audit.Entry
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(events) < 8; time.Sleep(5 * time.Millisecond) {
+		events = e.auditEvents(access.AccountsInference)
+	}
+	names := map[string]int{}
+	for _, en := range events {
+		names[en.Event.PrincipalName+"/"+en.Event.AuthMethod]++
+		for _, s := range append(secrets, upstreamKey) {
+			if strings.Contains(en.Event.PrincipalName+en.Event.Reason+en.Event.PrincipalID, s) {
+				t.Errorf("an audit event holds a credential: %+v", en.Event)
+			}
+		}
+	}
+	if names["key1/subscription_key"] != 3 || names["key2/sts_token"] != 2 || names["key2/subscription_key"] != 1 {
+		t.Errorf("audit events by key and way: %v", names)
+	}
+}
+
+// callerUsage returns what the gateway metered of caller key for account
+// aoai.
+func callerUsage(gw *gateway.Gateway, key string) gateway.CallerUsage {
+	for _, c := range gw.Usage("aoai").Callers {
+		if c.Key == key {
+			return c
+		}
+	}
+	return gateway.CallerUsage{}
+}
