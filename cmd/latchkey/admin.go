@@ -19,7 +19,8 @@ func newAdminCommand(e *env) *cobra.Command {
 		Use:   "bootstrap",
 		Short: "Create (or re-key) the installation's first administrator and print its credentials",
 		Long: `Create the bootstrap administrator, the service principal latchkey-admin, on first use,
-make it Owner and Key Vault Administrator at /, and print its credentials once, in the
+make it Owner, Key Vault Administrator and Azure AI Developer at /, and print its
+credentials once, in the
 shape of az ad sp create-for-rbac: {"appId", "displayName", "password", "tenant"}.
 Run it again to replace the secret (the old one stops getting tokens). It works on the
 database directly, with the server's database and master key settings, whether or not

@@ -157,8 +157,9 @@ func dialable(addr net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// seedDev makes the dev admin Owner and Key Vault Administrator at the tenant,
-// and creates hub, project and vault "default", unless they exist.
+// seedDev makes the dev admin Owner, Key Vault Administrator and Azure AI
+// Developer at the tenant, and creates hub, project and vault "default",
+// unless they exist.
 func seedDev(ctx context.Context, a *app, adminID string) error {
 	if err := grantAdmin(ctx, a.access, adminID); err != nil {
 		return err
@@ -174,10 +175,12 @@ func seedDev(ctx context.Context, a *app, adminID string) error {
 	return nil
 }
 
-// grantAdmin makes the bootstrap administrator Owner and Key Vault
-// Administrator at the tenant (keeping assignments it has already).
+// grantAdmin makes the bootstrap administrator Owner, Key Vault
+// Administrator and Azure AI Developer at the tenant (keeping assignments it
+// has already): the data roles let it read secrets and connections'
+// credentials, and grant them (the escalation guard asks that it holds them).
 func grantAdmin(ctx context.Context, acc *access.Service, adminID string) error {
-	for _, role := range []string{access.OwnerID, access.KeyVaultAdministratorID} {
+	for _, role := range []string{access.OwnerID, access.KeyVaultAdministratorID, access.AzureAIDeveloperID} {
 		if err := acc.Bootstrap(ctx, adminID, role, "/"); err != nil {
 			return err
 		}

@@ -98,7 +98,8 @@ Start a development server with:  latchkey dev`,
 	root.AddCommand(newAdminCommand(e), newRunCommand(e), newAgentCommand(e), newServeCommand(e), newDevCommand(e), newMigrateCommand(e),
 		newLoginCommand(e), newLogoutCommand(e), newSPCommand(e), newIdentityCommand(e), newUserCommand(e),
 		newRoleCommand(e), newHubCommand(e), newProjectCommand(e), withKeyVaultData(e, newKeyVaultCommand(e)),
-		newAuditCommand(e), newAccessCommand(e))
+		newAuditCommand(e), newAccessCommand(e),
+		newConnectionCommand(e))
 	root.AddCommand(newCognitiveServicesCommand(e))
 	return root
 }

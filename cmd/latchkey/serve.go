@@ -111,6 +111,7 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain, Audit: a.audit,
 		AuditStore: st, Review: a.review,
 		Accounts: a.accounts, Gateway: gatewayAdapter{gw},
+		Connections: a.connections,
 	})
 	if err := httpapi.RegisterMetrics(reg, httpapi.MetricSources{Identity: a.identity, Access: a.access, Vault: a.vault, Audit: a.audit}); err != nil {
 		return fmt.Errorf("register metrics: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
+	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/install"
@@ -34,6 +35,9 @@ type app struct {
 	accounts *account.Service
 	audit    *audit.Writer
 	review   *review.Service
+	// connections is the connection service: hubs' and projects'
+	// connections, their credentials kept in the hub's Key Vault connection.
+	connections *connection.Service
 }
 
 // startServices migrates the store, initialises the installation and starts
@@ -94,6 +98,11 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 		return nil, nil, err
 	}
 	retention := audit.Retention{Store: st, Keep: keep, Logger: logger}
+	conns, err := connection.New(ctx, connection.Options{Store: st, Access: acc, Vault: vs, Directory: ids, Audit: trail,
+		Logger: logger, Feed: feed, Sync: sync})
+	if err != nil {
+		return nil, nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	runFeed := func(ctx context.Context) error {
 		feed.Run(ctx, 5*time.Second, func(err error) {
@@ -103,7 +112,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	}
 	// The audit writer drains its queue when its context ends: stop runs
 	// after the HTTP server has stopped, so no request is still recording.
-	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, accounts.Run, trail.Run}
+	loops := []func(context.Context) error{runFeed, ids.Run, acc.Run, vs.Run, accounts.Run, trail.Run, conns.Run}
 	loops = append(loops, retention.Run) // prunes the audit trail hourly
 	done := make(chan struct{}, len(loops))
 	for _, run := range loops {
@@ -115,7 +124,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 			<-done
 		}
 	}
-	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, accounts: accounts, audit: trail, review: rev}, stop, nil
+	return &app{inst: inst, store: st, identity: ids, access: acc, vault: vs, accounts: accounts, audit: trail, review: rev, connections: conns}, stop, nil
 }
 
 // followChanges makes the process's one change-feed follower, which reports

@@ -64,7 +64,7 @@ var builtinRoles = []*Role{
 			list("Latchkey.CognitiveServices/*"), nil)},
 	{ID: CognitiveServicesContributorID, Name: "Cognitive Services Contributor", Description: "Manage accounts and keys. No data actions.",
 		Permissions: perm(list("Latchkey.Authorization/*/read", "Latchkey.CognitiveServices/*", "Latchkey.Support/*"), nil, nil, nil)},
-	{ID: AzureAIDeveloperID, Name: "Azure AI Developer", Description: "Work in hubs and projects and call OpenAI, speech and content safety models; cannot create or delete hubs.",
+	{ID: AzureAIDeveloperID, Name: "Azure AI Developer", Description: "Work in hubs and projects, use their connections' credentials, and call OpenAI, speech and content safety models; cannot create or delete hubs.",
 		Permissions: perm(
 			list("Latchkey.MachineLearningServices/workspaces/*/read", "Latchkey.MachineLearningServices/workspaces/*/action",
 				"Latchkey.MachineLearningServices/workspaces/*/delete", "Latchkey.MachineLearningServices/workspaces/*/write",
@@ -73,7 +73,11 @@ var builtinRoles = []*Role{
 				"Latchkey.MachineLearningServices/workspaces/listKeys/action", "Latchkey.MachineLearningServices/workspaces/hubs/write",
 				"Latchkey.MachineLearningServices/workspaces/hubs/delete"),
 			list("Latchkey.CognitiveServices/accounts/OpenAI/*", "Latchkey.CognitiveServices/accounts/SpeechServices/*",
-				"Latchkey.CognitiveServices/accounts/ContentSafety/*"), nil)},
+				"Latchkey.CognitiveServices/accounts/ContentSafety/*",
+				// In Azure its workspaces/*/action covers connections/listsecrets;
+				// here listing a connection's secrets, and calling it through the
+				// connection proxy, are data actions.
+				"Latchkey.MachineLearningServices/workspaces/connections/*/action"), nil)},
 	{ID: ManagedIdentityOperatorID, Name: "Managed Identity Operator", Description: "Read and assign (act as) user-assigned managed identities.",
 		Permissions: perm(list("Latchkey.ManagedIdentity/userAssignedIdentities/*/read", "Latchkey.ManagedIdentity/userAssignedIdentities/*/assign/action",
 			"Latchkey.Authorization/*/read", "Latchkey.Support/*"), nil, nil, nil)},

@@ -32,6 +32,9 @@ var matrixActions = []struct{ name, action string }{
 	{"SecretsSet", SecretsSet},
 	{"SecretsReadMetadata", SecretsReadMetadata},
 	{"SecretsPurge", SecretsPurge},
+	{"ConnectionsRead", ConnectionsRead},
+	{"ConnectionsListSecrets", ConnectionsListSecrets},
+	{"ConnectionsProxy", ConnectionsProxy},
 }
 
 // matrixGrantScope is where every block of the matrix assigns its role.

@@ -101,6 +101,20 @@ func (s *Service) DeleteResource(ctx context.Context, callerID, scope string) er
 	return s.sync(ctx)
 }
 
+// DropAssignmentsUnder deletes every role assignment at or below scope. A
+// domain that deletes a resource it keeps itself (a connection) calls it, so
+// that a resource created later under the same name inherits nothing.
+func (s *Service) DropAssignmentsUnder(ctx context.Context, scope string) error {
+	scope, err := ParseScope(scope)
+	if err != nil {
+		return err
+	}
+	if err := s.dropAssignmentsUnder(ctx, scope); err != nil {
+		return err
+	}
+	return s.sync(ctx)
+}
+
 func (s *Service) dropAssignmentsUnder(ctx context.Context, scope string) error {
 	p := store.Page{Limit: store.MaxPageLimit}
 	for {

@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/auditsink"
+	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/gateway"
 	"github.com/latchkey/latchkey/internal/httpapi"
 	"github.com/latchkey/latchkey/internal/identity"
@@ -71,6 +72,8 @@ type envOptions struct {
 	auditSink bool
 	// gateway forwards the accounts' model calls (with keyVault).
 	gateway *gateway.Gateway
+	// connections adds the connection service (it needs keyVault).
+	connections bool
 }
 
 // env is a real Latchkey server and what a test needs to reach into it.
@@ -96,7 +99,8 @@ type env struct {
 	sinkOut *lockedBuffer
 	path    string // the SQLite file
 	port    string
-	wire    *wireLog // what hc sent and received
+	wire    *wireLog            // what hc sent and received
+	conns   *connection.Service // set only with envOptions.connections
 }
 
 // newEnv starts a server as opts say and stops it when the test ends.
@@ -140,6 +144,14 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	srvOpts.Accounts = e.accounts
 	if opts.gateway != nil {
 		srvOpts.Gateway = testGateway{opts.gateway}
+	}
+	if opts.connections {
+		if e.conns, err = connection.New(ctx, connection.Options{Store: e.db, Access: e.access, Vault: e.vault, Directory: e.ids,
+			Audit: e.trail, Now: now, Logger: log}); err != nil {
+			t.Fatal(err)
+		}
+		runUntilCleanup(t, e.conns.Run)
+		srvOpts.Connections = e.conns
 	}
 	if srvOpts.Authorize == nil {
 		srvOpts.Authorize = e.authorizeByAccess

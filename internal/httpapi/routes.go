@@ -71,9 +71,9 @@ type route struct {
 	// the action itself, because the scope lies in the body or the answer is
 	// filtered item by item; the wrapper only authenticates.
 	inHandler bool
-	// dataCall marks a call of an account's data plane: not a state write,
-	// so its audit event is enqueued like a read's, and its response, which
-	// may stream, is never held back.
+	// dataCall marks a call of an account's data plane or through the
+	// connection proxy: not a state write, so its audit event is enqueued
+	// like a read's, and its response, which may stream, is never held back.
 	dataCall bool
 }
 
@@ -181,6 +181,25 @@ func (s *Server) routes() []route {
 		{pattern: stsPattern, action: access.AccountsInference, handle: s.issueToken, surface: surfaceAccount, dataCall: true},
 		{pattern: "/accounts/{account}/openai/{rest...}", action: access.AccountsInference, handle: s.azureOpenAI, surface: surfaceAccount, dataCall: true},
 		{pattern: "/accounts/{account}/v1/{rest...}", action: access.AccountsInference, handle: s.openAI, surface: surfaceAccount, dataCall: true},
+
+		// Connections (connections.go): a hub's shared ones and a project's
+		// own. The connection service authorizes each operation itself too:
+		// reads through a project reach the hub's shared connections, and
+		// listsecrets has a rule for readers of datastore connections.
+		{pattern: "GET /api/v1/hubs/{hub}/connections", action: access.ConnectionsRead, handle: s.listConnections, inHandler: true},
+		{pattern: "PUT /api/v1/hubs/{hub}/connections/{name}", action: access.ConnectionsWrite, handle: s.putConnection, scope: hubConnectionScope},
+		{pattern: "PATCH /api/v1/hubs/{hub}/connections/{name}", action: access.ConnectionsWrite, handle: s.patchConnection, scope: hubConnectionScope},
+		{pattern: "GET /api/v1/hubs/{hub}/connections/{name}", action: access.ConnectionsRead, handle: s.getConnection, scope: hubConnectionScope},
+		{pattern: "DELETE /api/v1/hubs/{hub}/connections/{name}", action: access.ConnectionsDelete, handle: s.deleteConnection, scope: hubConnectionScope},
+		{pattern: "POST /api/v1/hubs/{hub}/connections/{name}/listsecrets", action: access.ConnectionsListSecrets, handle: s.listConnectionSecrets, inHandler: true},
+		{pattern: "GET /api/v1/hubs/{hub}/projects/{project}/connections", action: access.ConnectionsRead, handle: s.listConnections, inHandler: true},
+		{pattern: "PUT /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsWrite, handle: s.putConnection, scope: projectConnectionScope},
+		{pattern: "PATCH /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsWrite, handle: s.patchConnection, scope: projectConnectionScope},
+		{pattern: "GET /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsRead, handle: s.getConnection, inHandler: true},
+		{pattern: "DELETE /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsDelete, handle: s.deleteConnection, scope: projectConnectionScope},
+		{pattern: "POST /api/v1/hubs/{hub}/projects/{project}/connections/{name}/listsecrets", action: access.ConnectionsListSecrets, handle: s.listConnectionSecrets, inHandler: true},
+		// The connection proxy: {project} is "_" for a hub's connection.
+		{pattern: "/connections/{hub}/{project}/{name}/proxy/{rest...}", action: access.ConnectionsProxy, handle: s.proxyConnection, inHandler: true, dataCall: true},
 
 		{pattern: "/", action: ActionPublic, handle: s.notFound},
 	}

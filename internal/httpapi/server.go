@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/account"
+	"github.com/latchkey/latchkey/internal/connection"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/review"
 	"github.com/latchkey/latchkey/internal/store"
@@ -54,6 +55,9 @@ type Options struct {
 	Accounts *account.Service
 	// Gateway forwards the accounts' model calls; nil answers them 503.
 	Gateway Gateway
+	// Connections is the connection service; nil leaves its routes
+	// answering 503. The connection proxy forwards through Gateway.
+	Connections *connection.Service
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AuditStore is the audit trail the management API lists and verifies;
@@ -83,6 +87,7 @@ type Server struct {
 	review         *review.Service
 	accounts       *account.Service
 	gateway        Gateway
+	connections    *connection.Service
 }
 
 // New builds a Server and its routes.
@@ -105,6 +110,7 @@ func New(opts Options) *Server {
 		review:         opts.Review,
 		accounts:       opts.Accounts,
 		gateway:        opts.Gateway,
+		connections:    opts.Connections,
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)

@@ -63,6 +63,14 @@ func newKVEnv(t *testing.T, clk *fakeClock, gw ...*gateway.Gateway) *kvEnv {
 	return e
 }
 
+// newKVEnvWith is newKVEnv with the options given (keyVault among them).
+func newKVEnvWith(t *testing.T, opts envOptions) *kvEnv {
+	t.Helper()
+	e := &kvEnv{env: newEnv(t, opts)}
+	e.setUp()
+	return e
+}
+
 // setUp makes the administrator, the hub "default" and its vaults.
 func (e *kvEnv) setUp() {
 	e.t.Helper()

@@ -14,10 +14,16 @@ const (
 	Project ResourceKind = "Project" // /hubs/{hub}/projects/{project}
 	Vault   ResourceKind = "Vault"   // /hubs/{hub}/vaults/{vault}
 	Account ResourceKind = "Account" // /hubs/{hub}/accounts/{account}
+	// Connection is a connection shared by a hub or owned by a project:
+	// /hubs/{hub}/connections/{name}, /hubs/{hub}/projects/{p}/connections/{name}.
+	Connection ResourceKind = "Connection"
+	// KeyVaultConnection is the one connection of a hub that names the vault
+	// holding its connections' secrets, at /hubs/{hub}/connections/{name}.
+	KeyVaultConnection ResourceKind = "KeyVaultConnection"
 )
 
 // Resource is a node of the scope tree below the tenant: a hub, a project, a
-// vault or an AI services account. Its behaviour belongs to its own domain;
+// vault, an AI services account or a connection. Its behaviour belongs to its own domain;
 // the store keeps the record and the domain's Properties (JSON).
 type Resource struct {
 	Scope      string // the resource's scope path, such as /hubs/h/vaults/v
@@ -34,8 +40,10 @@ type Resources interface {
 	// CreateResource stores r. It returns an error wrapping ErrConflict when
 	// r.Scope exists, or when r is a vault or account whose Name another vault
 	// or account already has (their names are unique in the tenant, as DNS
-	// names are in Azure); and ErrNotFound when r.Parent is not "/" and names no
-	// resource.
+	// names are in Azure), or when r is a KeyVaultConnection and r.Parent has
+	// one already (a hub has at most one); and ErrNotFound when r.Parent is not
+	// "/" and names no resource. The names of other kinds, connections
+	// included, are unique only within their parent, through their scope.
 	CreateResource(ctx context.Context, r Resource) error
 	// Resource returns the resource at scope, or an error wrapping ErrNotFound.
 	Resource(ctx context.Context, scope string) (Resource, error)

@@ -19,7 +19,7 @@ import (
 
 // migrations names every migration a backend embeds, oldest first. The
 // backends share one schema history, so each applies these, in this order.
-var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit", "0007_audit_time", "0008_accounts"}
+var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit", "0007_audit_time", "0008_accounts", "0009_connections"}
 
 // Migrator is a backend's handle as the migration checks use it: the store,
 // and the Migrate that builds its schema and returns the migrations applied.

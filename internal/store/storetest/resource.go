@@ -22,6 +22,8 @@ func testResources(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Delete", testResourceDelete},
 		{"DeleteVaultWithSecrets", testResourceDeleteVaultWithSecrets},
 		{"Pages", testResourcePages},
+		{"Connections", testResourceConnections},
+		{"OneKeyVaultConnectionPerHub", testResourceKeyVaultConnection},
 	})
 }
 
@@ -41,7 +43,8 @@ func hub(name string) store.Resource {
 // below returns a resource of kind k named name in parent, with every field
 // set.
 func below(parent store.Resource, k store.ResourceKind, name string) store.Resource {
-	segment := map[store.ResourceKind]string{store.Project: "projects", store.Vault: "vaults", store.Account: "accounts"}[k]
+	segment := map[store.ResourceKind]string{store.Project: "projects", store.Vault: "vaults", store.Account: "accounts",
+		store.Connection: "connections", store.KeyVaultConnection: "connections"}[k]
 	r := hub(name)
 	r.Scope, r.Kind, r.Parent = parent.Scope+"/"+segment+"/"+name, k, parent.Scope
 	r.Properties = []byte(fmt.Sprintf(`{"sku":"standard","kind":%q}`, k))
@@ -359,4 +362,94 @@ func testResourcePages(t *testing.T, s store.Store) {
 			}
 		})
 	}
+}
+
+// testResourceConnections: connection names are unique within their parent
+// only (a hub's shared connection and a project's may share a name, and so
+// may connections of two hubs), their parent must exist, and a project that
+// holds a connection cannot be deleted before it.
+func testResourceConnections(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	h1, h2 := hub("h1"), hub("h2")
+	p := below(h1, store.Project, "p")
+	shared := below(h1, store.Connection, "openai")
+	mustCreateResource(t, s, h1, h2, p, shared)
+	checkResource(t, s, shared)
+	cases := []struct {
+		name     string
+		r        store.Resource
+		conflict bool
+	}{
+		{"same scope", below(h1, store.Connection, "openai"), true},
+		{"same name in a project", below(p, store.Connection, "openai"), false},
+		{"same name in another hub", below(h2, store.Connection, "openai"), false},
+		{"named as a vault", below(h1, store.Connection, "v"), false},
+		{"another name", below(h1, store.Connection, "blob"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.CreateResource(ctx, tc.r)
+			if tc.conflict && !errors.Is(err, store.ErrConflict) || !tc.conflict && err != nil {
+				t.Fatalf("CreateResource(%s) = %v, want conflict %v", tc.r.Scope, err, tc.conflict)
+			}
+			if !tc.conflict {
+				checkResource(t, s, tc.r)
+			}
+		})
+	}
+	if err := s.CreateResource(ctx, below(below(h1, store.Project, "missing"), store.Connection, "c")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateResource(connection of a missing project) = %v, want ErrNotFound", err)
+	}
+	conns := listAll(t, "connections of p", 0, func(pg store.Page) ([]store.Resource, string, error) {
+		return s.Resources(ctx, store.Connection, p.Scope, pg)
+	})
+	if diff := cmp.Diff(storedResources(below(p, store.Connection, "openai")), conns); diff != "" {
+		t.Errorf("Resources(Connection, %s) mismatch (-want +got):\n%s", p.Scope, diff)
+	}
+	if err := s.DeleteResource(ctx, p.Scope); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("DeleteResource(project with a connection) = %v, want ErrConflict", err)
+	}
+	if err := s.DeleteResource(ctx, p.Scope+"/connections/openai"); err != nil {
+		t.Fatalf("DeleteResource(connection) = %v", err)
+	}
+	if err := s.DeleteResource(ctx, p.Scope); err != nil {
+		t.Errorf("DeleteResource(empty project) = %v", err)
+	}
+}
+
+// testResourceKeyVaultConnection: a hub has at most one Key Vault connection,
+// whatever its name, also when several writers race to create it; deleting it
+// frees the place; hubs do not share the limit.
+func testResourceKeyVaultConnection(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	h1, h2 := hub("h1"), hub("h2")
+	mustCreateResource(t, s, h1, h2)
+	const writers = 8
+	errc := make(chan error, writers)
+	for i := range writers {
+		go func() { errc <- s.CreateResource(ctx, below(h1, store.KeyVaultConnection, fmt.Sprintf("kv%d", i))) }()
+	}
+	created := 0
+	for range writers {
+		switch err := <-errc; {
+		case err == nil:
+			created++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("CreateResource(a Key Vault connection) = %v, want success or ErrConflict", err)
+		}
+	}
+	kvs := listAll(t, "Key Vault connections of h1", 0, func(pg store.Page) ([]store.Resource, string, error) {
+		return s.Resources(ctx, store.KeyVaultConnection, h1.Scope, pg)
+	})
+	if created != 1 || len(kvs) != 1 {
+		t.Fatalf("%d concurrent creates of a hub's Key Vault connection: %d succeeded and %d are stored, want 1 and 1", writers, created, len(kvs))
+	}
+	// Other connections of the hub, and another hub's Key Vault connection, are not held back.
+	mustCreateResource(t, s, below(h1, store.Connection, "blob"), below(h2, store.KeyVaultConnection, "kv"))
+	if err := s.DeleteResource(ctx, kvs[0].Scope); err != nil {
+		t.Fatalf("DeleteResource(%s) = %v", kvs[0].Scope, err)
+	}
+	again := below(h1, store.KeyVaultConnection, "vault")
+	mustCreateResource(t, s, again)
+	checkResource(t, s, again)
 }
