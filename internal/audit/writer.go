@@ -318,17 +318,25 @@ func (w *Writer) collect(ctx context.Context) []pending {
 	if len(batch) == w.maxBatch || wait <= 0 {
 		return batch
 	}
+	// Sleep out the delay rather than take each event as it comes: a sender
+	// then only puts its event in the queue's buffer, without waking this
+	// goroutine once an event, which cost a read more than its append did.
+	// Under load the queue is never empty, the first event waited already,
+	// and batches go out back to back.
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 	for len(batch) < w.maxBatch {
 		select {
 		case p := <-w.queue:
 			batch = append(batch, p)
-		case <-timer.C:
-			return batch
-		case <-ctx.Done():
-			return batch
+			continue
+		default:
 		}
+		break
 	}
 	return batch
 }
