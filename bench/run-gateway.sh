@@ -9,9 +9,13 @@
 #   bench/run-gateway.sh                         # 1 and 32 connections, 10 s each
 #   DURATION=5 CONNECTIONS="1 8 32" bench/run-gateway.sh
 #   UPSTREAM_HTTP1=1 bench/run-gateway.sh        # the runner keeps to HTTP/1.1 upstream
+#   GATEWAY=latchkey bench/run-gateway.sh        # measure latchkey dev's own gateway
 #
-# The gateway measured: until latchkey serve mounts internal/gateway on its
-# account routes, a standalone gateway built from the package's test binary
+# The gateway measured: with GATEWAY=latchkey, the latchkey dev server itself:
+# an account "bench" forwarding to fakeupstream, called with its key1 through
+# authentication, audit, metrics and the gateway (latchkey trusts the dev CA
+# for the upstream through SSL_CERT_FILE). Otherwise a standalone gateway
+# built from the package's test binary
 # (-tags gatewaybench; internal/gateway/runner_bench_test.go) with latchkey
 # serve's TLS and timeout settings, which also serves the bare proxy. To
 # measure another gateway instead (the
@@ -37,6 +41,7 @@ GATEWAY_URL=${GATEWAY_URL:-}
 GATEWAY_KEY=${GATEWAY_KEY:-bench-caller-key}
 GATEWAY_PID=${GATEWAY_PID:-}
 UPSTREAM_HTTP1=${UPSTREAM_HTTP1:-}
+GATEWAY=${GATEWAY:-}
 upstream_url="https://127.0.0.1:$UPSTREAM_PORT/v1/chat/completions"
 proxy_url=""
 paths="direct gateway"
@@ -44,7 +49,9 @@ paths="direct gateway"
 build_all
 echo "== build fakeupstream and the gateway runner"
 timeout 300 go build -o "$work/bin/fakeupstream" ./bench/fakeupstream
-[[ -n $GATEWAY_URL ]] || timeout 300 go test -c -tags gatewaybench -o "$work/bin/gateway.test" ./internal/gateway
+[[ -n $GATEWAY_URL || $GATEWAY == latchkey ]] || timeout 300 go test -c -tags gatewaybench -o "$work/bin/gateway.test" ./internal/gateway
+# latchkey dev makes its CA in $data at start, before any call to the upstream.
+[[ $GATEWAY == latchkey ]] && export SSL_CERT_FILE="$data/ca.pem"
 start_latchkey
 
 echo "== start fakeupstream on 127.0.0.1:$UPSTREAM_PORT"
@@ -52,7 +59,17 @@ echo "== start fakeupstream on 127.0.0.1:$UPSTREAM_PORT"
 pids+=($!)
 upstream_pid=$!
 
-if [[ -z $GATEWAY_URL ]]; then
+if [[ $GATEWAY == latchkey ]]; then
+	echo "== create the account bench on latchkey dev, forwarding to fakeupstream"
+	printf '%s' "$UPSTREAM_KEY" >"$work/upstream.key"
+	timeout 60 "$work/bin/latchkey" cognitiveservices account create --data "$data" --hub default --name bench \
+		--upstream "https://127.0.0.1:$UPSTREAM_PORT/v1" --upstream-key-file "$work/upstream.key" >/dev/null
+	GATEWAY_KEY=$(timeout 60 "$work/bin/latchkey" cognitiveservices account keys list --data "$data" --name bench |
+		sed -n 's/.*"key1": *"\([^"]*\)".*/\1/p')
+	[[ -n $GATEWAY_KEY ]] || { echo "no key1 from keys list" >&2; exit 1; }
+	GATEWAY_URL="https://127.0.0.1:$LATCHKEY_PORT/accounts/bench/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+	GATEWAY_PID=${pids[0]}
+elif [[ -z $GATEWAY_URL ]]; then
 	echo "== start the gateway runner on 127.0.0.1:$GATEWAY_PORT"
 	"$work/bin/gateway.test" -test.run '^TestRunGateway$' -test.timeout 0 -gateway.data "$data" \
 		-gateway.addr "127.0.0.1:$GATEWAY_PORT" -gateway.proxy-addr "127.0.0.1:$PROXY_PORT" \
