@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,41 @@ type ConnectionCredentials struct {
 	ClientSecret string            `json:"clientSecret,omitempty"`
 	TenantID     string            `json:"tenantId,omitempty"`
 	ResourceID   string            `json:"resourceId,omitempty"`
+}
+
+// NewConnectionCredentials builds the wire form of credentials from their
+// fields by name: key, sas, clientId, clientSecret, tenantId, resourceId,
+// and keys.NAME for each key of a CustomKeys connection. Other names are
+// left out. It returns nil when fields is empty.
+func NewConnectionCredentials(fields map[string]string) *ConnectionCredentials {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := &ConnectionCredentials{}
+	for f, v := range fields {
+		switch f {
+		case "key":
+			out.Key = v
+		case "sas":
+			out.SAS = v
+		case "clientId":
+			out.ClientID = v
+		case "clientSecret":
+			out.ClientSecret = v
+		case "tenantId":
+			out.TenantID = v
+		case "resourceId":
+			out.ResourceID = v
+		default:
+			if name, ok := strings.CutPrefix(f, "keys."); ok {
+				if out.Keys == nil {
+					out.Keys = map[string]string{}
+				}
+				out.Keys[name] = v
+			}
+		}
+	}
+	return out
 }
 
 // ConnectionProxy says how the connection proxy sends the credential: in

@@ -295,33 +295,7 @@ func proxyWire(p *connection.ProxyHeader) *client.ConnectionProxy {
 }
 
 func credentialsWire(creds connection.Credentials) *client.ConnectionCredentials {
-	if len(creds) == 0 {
-		return nil
-	}
-	out := &client.ConnectionCredentials{}
-	for _, f := range creds.Fields() {
-		v := string(creds[f].Reveal())
-		switch f {
-		case "key":
-			out.Key = v
-		case "sas":
-			out.SAS = v
-		case "clientId":
-			out.ClientID = v
-		case "clientSecret":
-			out.ClientSecret = v
-		case "tenantId":
-			out.TenantID = v
-		case "resourceId":
-			out.ResourceID = v
-		default:
-			if out.Keys == nil {
-				out.Keys = map[string]string{}
-			}
-			out.Keys[strings.TrimPrefix(f, connection.CustomKeyPrefix)] = v
-		}
-	}
-	return out
+	return client.NewConnectionCredentials(creds.Plain())
 }
 
 func renderConnection(w io.Writer, format string, c client.Connection) error {

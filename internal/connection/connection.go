@@ -117,6 +117,17 @@ type Credentials map[string]vault.Value
 // Fields returns the credential fields, sorted.
 func (c Credentials) Fields() []string { return slices.Sorted(maps.Keys(c)) }
 
+// Plain returns the credentials' values by field, revealed: for the one
+// answer that hands them out (listsecrets) and for the CLI's own output of
+// what it read from a file.
+func (c Credentials) Plain() map[string]string {
+	out := make(map[string]string, len(c))
+	for f, v := range c {
+		out[f] = string(v.Reveal())
+	}
+	return out
+}
+
 // ProxyHeader says how the connection proxy hands the credential to the
 // target: Header (default Authorization) set to Prefix (default "Bearer "
 // for Authorization, "" for any other header) followed by the credential:

@@ -82,32 +82,7 @@ func connectionOf(c *connection.Connection, creds connection.Credentials) client
 // credentialsOf is the wire form of credentials; the one place their values
 // leave the process (listsecrets).
 func credentialsOf(creds connection.Credentials) *client.ConnectionCredentials {
-	out := &client.ConnectionCredentials{}
-	for _, f := range creds.Fields() {
-		v := string(creds[f].Reveal())
-		switch f {
-		case "key":
-			out.Key = v
-		case "sas":
-			out.SAS = v
-		case "clientId":
-			out.ClientID = v
-		case "clientSecret":
-			out.ClientSecret = v
-		case "tenantId":
-			out.TenantID = v
-		case "resourceId":
-			out.ResourceID = v
-		default:
-			if name, ok := strings.CutPrefix(f, connection.CustomKeyPrefix); ok {
-				if out.Keys == nil {
-					out.Keys = map[string]string{}
-				}
-				out.Keys[name] = v
-			}
-		}
-	}
-	return out
+	return client.NewConnectionCredentials(creds.Plain())
 }
 
 // credentialsFrom reads credentials off the wire.
