@@ -14,10 +14,10 @@ import (
 	"github.com/latchkey/latchkey/internal/errs"
 )
 
-// This file reads and writes connections in the YAML of
-// `az ml connection create --file` (reference/azure-compat.md §6.5), with
-// credentials written as ${env:NAME} or @path/to/file, and the --set
-// overrides of the command line.
+// This file reads connections in the YAML of `az ml connection create --file`
+// (reference/azure-compat.md §6.5). Their credentials, written literally or as
+// ${env:NAME} or @path/to/file, are read in yaml_credentials.go; the --set
+// overrides of the command line are in set.go; yaml_format.go writes YAML.
 
 // MaxYAMLBytes bounds a connection file.
 const MaxYAMLBytes = 1 << 20
