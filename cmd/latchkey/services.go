@@ -98,7 +98,7 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 		return nil, nil, err
 	}
 	retention := audit.Retention{Store: st, Keep: keep, Logger: logger}
-	conns, err := connection.New(ctx, connection.Options{Store: st, Access: acc, Vault: vs, Directory: ids, Audit: trail,
+	conns, err := connection.New(ctx, connection.Options{Store: st, Access: acc, Vault: vs, Directory: ids, Audit: trail, Accounts: accounts,
 		Logger: logger, Feed: feed, Sync: sync})
 	if err != nil {
 		return nil, nil, err

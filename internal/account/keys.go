@@ -38,6 +38,26 @@ func (s *Service) ActiveKey(ctx context.Context, callerID, name string) (string,
 	return store.Key1, ks.Key1, nil
 }
 
+// ActiveKeyOf returns the key consumers of account name should use now and
+// its name, without asking for a decision: for a consumer that Latchkey
+// controls and that authorized the read itself (an AIServices connection's
+// listsecrets), so that the rotation moves it with the active key. Kinds:
+// NotFound, Unavailable.
+func (s *Service) ActiveKeyOf(ctx context.Context, name string) (string, Key, error) {
+	a, err := s.find(ctx, name)
+	if err != nil {
+		return "", Key{}, err
+	}
+	ks, err := s.keysOf(ctx, a.Name)
+	if err != nil {
+		return "", Key{}, err
+	}
+	if a.ActiveKey == store.Key2 {
+		return store.Key2, ks.Key2, nil
+	}
+	return store.Key1, ks.Key1, nil
+}
+
 // keysOf opens the account's keys, read from the store so that a key just
 // regenerated elsewhere is never shown stale.
 func (s *Service) keysOf(ctx context.Context, account string) (Keys, error) {

@@ -159,8 +159,8 @@ type Definition struct {
 	Proxy       *ProxyHeader // ApiKey and CustomKeys only
 
 	// Account names the Latchkey AI services account an AIServices
-	// connection points at. (Once accounts hold keys, an AIServices
-	// connection without credentials will reference the account's key.)
+	// connection points at. With ApiKey authentication and no key of its
+	// own, the connection hands out the account's active key (ListSecrets).
 	Account string
 
 	// Vault and Identity are the Key Vault connection's: the vault of the
@@ -332,8 +332,11 @@ func (d *Definition) checkCredentials(op string, fields []string) error {
 			return errs.Invalidf(op, "credentials."+clip(f), "%s credentials have %s, not %q", d.AuthType, fieldNames(d.AuthType), clip(f))
 		}
 	}
+	// An AIServices connection with no key of its own hands out its Latchkey
+	// account's active key (ListSecrets).
+	accountKey := d.Category == CategoryAIServices && d.AuthType == AuthAPIKey && len(fields) == 0
 	for _, k := range known {
-		if k.required && !slices.Contains(fields, k.name) {
+		if k.required && !accountKey && !slices.Contains(fields, k.name) {
 			return errs.Invalidf(op, "credentials."+k.name, "%s credentials need %s: give credentials.%s", d.AuthType, k.name, k.name)
 		}
 	}

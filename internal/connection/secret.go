@@ -268,11 +268,48 @@ func (s *Service) ListSecrets(ctx context.Context, caller Caller, ref Ref) (*Con
 			return nil, nil, s.forbidden(o, caller.ID, access.ConnectionsListSecrets, c.Scope, more)
 		}
 	}
+	if c.usesAccountKey() && s.accts != nil {
+		creds, err := s.accountKey(ctx, o, caller, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, creds, nil
+	}
 	creds, err := s.readSecrets(ctx, o, caller, c, c.Secrets, "listsecrets", true)
 	if err != nil {
 		return nil, nil, err
 	}
 	return c, creds, nil
+}
+
+// usesAccountKey reports whether c hands out its account's key: an
+// AIServices connection with ApiKey authentication and no key of its own.
+func (c *Connection) usesAccountKey() bool {
+	return c.Category == CategoryAIServices && c.AuthType == AuthAPIKey && len(c.Secrets) == 0 && c.Account != ""
+}
+
+// accountKey reads the key that c's account wants its consumers to use now,
+// recording the read (durably, before it is returned) as a listKeys of the
+// account on behalf of the connection. Since it is read at each listsecrets,
+// a key rotation moves the connection's consumers with it.
+func (s *Service) accountKey(ctx context.Context, op string, caller Caller, c *Connection) (Credentials, error) {
+	name, key, err := s.accts.ActiveKeyOf(ctx, c.Account)
+	e := caller.Audit
+	if e.PrincipalID == "" {
+		e.PrincipalID = caller.ID
+	}
+	e.Operation, e.Scope, e.Status = access.AccountsListKeys, c.Scope, 0
+	e.Result, e.Reason = audit.Allowed, "listsecrets of connection "+c.Scope+": the account's "+name
+	if err != nil {
+		e.Result, e.Reason = audit.Failed, "listsecrets of connection "+c.Scope+": "+errs.Message(err)
+	}
+	if rerr := s.audit.Record(ctx, e); rerr != nil {
+		return nil, errs.E(errs.Unavailable, op, "the credentials were not returned: their read could not be recorded in the audit trail", rerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Credentials{"key": vault.NewValue([]byte(key.Reveal()))}, nil
 }
 
 // Upstream is where the connection proxy sends a call, the header that

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/internal/access"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/audit"
 	"github.com/latchkey/latchkey/internal/errs"
 	"github.com/latchkey/latchkey/internal/store"
@@ -57,6 +58,12 @@ type Auditor interface {
 	Enqueue(e audit.Event) bool
 }
 
+// Accounts gives an AIServices connection its account's key: the one the
+// account's rotation says consumers should use now (*account.Service).
+type Accounts interface {
+	ActiveKeyOf(ctx context.Context, name string) (keyName string, key account.Key, err error)
+}
+
 // Options configure a Service. Store, Access, Vault, Directory and Audit are
 // required.
 type Options struct {
@@ -65,6 +72,9 @@ type Options struct {
 	Vault     Vault
 	Directory Directory
 	Audit     Auditor
+	// Accounts, when set, lets an AIServices connection with ApiKey
+	// authentication and no key of its own hand out its account's active key.
+	Accounts Accounts
 	// Feed is the process's change-feed follower, shared with the other
 	// services; nil gives the Service its own (tests), which Run runs.
 	Feed *store.Follower
@@ -83,6 +93,7 @@ type Service struct {
 	vault   Vault
 	dir     Directory
 	audit   Auditor
+	accts   Accounts
 	log     *slog.Logger
 	now     func() time.Time
 	sync    func(ctx context.Context) error
@@ -97,7 +108,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, errors.New("connection.New: Store, Access, Vault, Directory and Audit are required")
 	}
 	s := &Service{store: opts.Store, access: opts.Access, vault: opts.Vault, dir: opts.Directory, audit: opts.Audit,
-		log: opts.Logger, now: opts.Now, sync: opts.Sync, cache: newCache()}
+		accts: opts.Accounts, log: opts.Logger, now: opts.Now, sync: opts.Sync, cache: newCache()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

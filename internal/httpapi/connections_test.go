@@ -623,3 +623,60 @@ func TestConnectionProxy(t *testing.T) {
 		}
 	})
 }
+
+// TestConnectionFollowsAccountRotation: an AIServices connection with ApiKey
+// authentication and no key of its own hands out its account's active key,
+// so that the account's rotation moves it with no step of its own; the read
+// is recorded as a listKeys on behalf of the connection.
+func TestConnectionFollowsAccountRotation(t *testing.T) {
+	e := newConnEnv(t)
+	ctx := e.ctx
+	up := newUpstream(t)
+	e.createAccount("rotating", up.URL+"/v1", "")
+	if _, _, err := e.admin.PutConnection(ctx, "default", "", "ai", client.ConnectionDefinition{
+		Category: "AIServices", AuthType: "ApiKey", Account: "rotating", Target: e.accountURL("rotating")}); err != nil {
+		t.Fatal(err)
+	}
+	lister := e.clientOf(e.principal("lister", grant{e.secretsRole(), "/hubs/default"}))
+	keyOf := func() string {
+		t.Helper()
+		c, err := lister.ListConnectionSecrets(ctx, "default", "", "ai")
+		if err != nil || c.Properties.Credentials == nil {
+			t.Fatalf("ListConnectionSecrets = %+v, %v", c, err)
+		}
+		return c.Properties.Credentials.Key
+	}
+	keys, err := e.admin.ListKeys(ctx, "rotating")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keyOf(); got != keys.Key1 {
+		t.Fatal("the connection does not hand out key1, the account's active key")
+	}
+	// The rotation's first step moves consumers to key2; the next regenerates
+	// key1, which the connection no longer hands out.
+	for step := 0; step < 2; step++ {
+		if _, err := e.admin.RotateKeys(ctx, "rotating", client.RotateKeysRequest{Force: true}); err != nil {
+			t.Fatalf("RotateKeys step %d: %v", step+1, err)
+		}
+	}
+	after, err := e.admin.ListKeys(ctx, "rotating")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Key1 == keys.Key1 {
+		t.Fatal("two rotation steps did not regenerate key1")
+	}
+	if got := keyOf(); got != keys.Key2 || got != after.Key2 {
+		t.Error("during the rotation the connection does not hand out key2")
+	}
+	var reads int
+	for _, ev := range e.auditEvents() {
+		if ev.Operation == access.AccountsListKeys && strings.Contains(ev.Reason, "listsecrets of connection /hubs/default/connections/ai") {
+			reads++
+		}
+	}
+	if reads != 2 {
+		t.Errorf("%d audit events of the connection's account-key reads, want 2", reads)
+	}
+}

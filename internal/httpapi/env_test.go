@@ -146,7 +146,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		srvOpts.Gateway = testGateway{opts.gateway}
 	}
 	if opts.connections {
-		if e.conns, err = connection.New(ctx, connection.Options{Store: e.db, Access: e.access, Vault: e.vault, Directory: e.ids,
+		if e.conns, err = connection.New(ctx, connection.Options{Store: e.db, Access: e.access, Vault: e.vault, Directory: e.ids, Accounts: e.accounts,
 			Audit: e.trail, Now: now, Logger: log}); err != nil {
 			t.Fatal(err)
 		}
