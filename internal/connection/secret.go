@@ -207,12 +207,7 @@ func (s *Service) readSecrets(ctx context.Context, op string, caller Caller, c *
 	events := make([]audit.Event, 0, len(refs))
 	for _, r := range refs {
 		b, err := s.vault.Get(ctx, kv.identityID, r.Vault, r.Name, "")
-		e := caller.Audit
-		if e.PrincipalID == "" {
-			e.PrincipalID = caller.ID
-		}
-		e.Operation, e.Scope, e.Status = access.SecretsGet, access.VaultScope(c.Hub, r.Vault)+"/secrets/"+r.Name, 0
-		e.Result, e.Reason = audit.Allowed, why+" of connection "+c.Scope
+		e := readEvent(caller, access.SecretsGet, access.VaultScope(c.Hub, r.Vault)+"/secrets/"+r.Name, why+" of connection "+c.Scope)
 		if err != nil {
 			failed = vaultError(op, kv, r, err)
 			e.Result, e.Reason = audit.Failed, e.Reason+": "+errs.Message(failed)
@@ -229,8 +224,8 @@ func (s *Service) readSecrets(ctx context.Context, op string, caller Caller, c *
 			s.audit.Enqueue(e)
 			continue
 		}
-		if err := s.audit.Record(ctx, e); err != nil {
-			return nil, errs.E(errs.Unavailable, op, "the credentials were not returned: their read could not be recorded in the audit trail", err)
+		if err := s.recordRead(ctx, op, e); err != nil {
+			return nil, err
 		}
 	}
 	if failed != nil {
@@ -294,17 +289,12 @@ func (c *Connection) usesAccountKey() bool {
 // a key rotation moves the connection's consumers with it.
 func (s *Service) accountKey(ctx context.Context, op string, caller Caller, c *Connection) (Credentials, error) {
 	name, key, err := s.accts.ActiveKeyOf(ctx, c.Account)
-	e := caller.Audit
-	if e.PrincipalID == "" {
-		e.PrincipalID = caller.ID
-	}
-	e.Operation, e.Scope, e.Status = access.AccountsListKeys, c.Scope, 0
-	e.Result, e.Reason = audit.Allowed, "listsecrets of connection "+c.Scope+": the account's "+name
+	e := readEvent(caller, access.AccountsListKeys, c.Scope, "listsecrets of connection "+c.Scope+": the account's "+name)
 	if err != nil {
 		e.Result, e.Reason = audit.Failed, "listsecrets of connection "+c.Scope+": "+errs.Message(err)
 	}
-	if rerr := s.audit.Record(ctx, e); rerr != nil {
-		return nil, errs.E(errs.Unavailable, op, "the credentials were not returned: their read could not be recorded in the audit trail", rerr)
+	if rerr := s.recordRead(ctx, op, e); rerr != nil {
+		return nil, rerr
 	}
 	if err != nil {
 		return nil, err
@@ -378,4 +368,24 @@ func (s *Service) Proxy(ctx context.Context, caller Caller, ref Ref) (Upstream, 
 		up.TokensPerMinute = *p.TokensPerMinute
 	}
 	return up, nil
+}
+
+// readEvent is the audit event of a credential read for caller: operation
+// on scope, allowed, with the reason that names the connection.
+func readEvent(caller Caller, operation, scope, reason string) audit.Event {
+	e := caller.Audit
+	if e.PrincipalID == "" {
+		e.PrincipalID = caller.ID
+	}
+	e.Operation, e.Scope, e.Status = operation, scope, 0
+	e.Result, e.Reason = audit.Allowed, reason
+	return e
+}
+
+// recordRead stores the event of a credential read before its values leave.
+func (s *Service) recordRead(ctx context.Context, op string, e audit.Event) error {
+	if err := s.audit.Record(ctx, e); err != nil {
+		return errs.E(errs.Unavailable, op, "the credentials were not returned: their read could not be recorded in the audit trail", err)
+	}
+	return nil
 }
