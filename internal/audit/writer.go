@@ -18,7 +18,7 @@ import (
 // The Writer's defaults.
 const (
 	DefaultMaxBatch  = 256
-	DefaultMaxDelay  = 2 * time.Millisecond
+	DefaultMaxDelay  = 10 * time.Millisecond
 	DefaultQueueSize = 8192
 )
 
@@ -40,7 +40,8 @@ type Options struct {
 	MaxBatch int
 	// MaxDelay is how long the first event of a batch may wait for others to
 	// join it before the batch is written; 0 means DefaultMaxDelay. Events
-	// that queued while an earlier batch was written do not wait again.
+	// that queued while an earlier batch was written do not wait again, and
+	// a batch with a Record's event is written at once.
 	MaxDelay time.Duration
 	// QueueSize bounds the events waiting to be written; 0 means
 	// DefaultQueueSize. When it is full, Enqueue drops and Record waits.
@@ -63,6 +64,7 @@ type Writer struct {
 	maxBatch int
 	maxDelay time.Duration
 	queue    chan pending
+	recorded chan struct{} // a Record's event is in the queue: write without waiting out MaxDelay
 	stats    counters
 	sinks    []Sink
 
@@ -120,6 +122,7 @@ func NewWriter(opts Options) (*Writer, error) {
 		maxBatch: cmp.Or(opts.MaxBatch, DefaultMaxBatch),
 		maxDelay: cmp.Or(opts.MaxDelay, DefaultMaxDelay),
 		queue:    make(chan pending, cmp.Or(opts.QueueSize, DefaultQueueSize)),
+		recorded: make(chan struct{}, 1),
 		sinks:    slices.Clone(opts.Sinks),
 		stopping: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -185,6 +188,10 @@ func (w *Writer) Record(ctx context.Context, e Event) error {
 	p := pending{event: e.record(now), queued: now, done: make(chan error, 1)}
 	if err := w.send(ctx, op, p); err != nil {
 		return err
+	}
+	select { // wake the writer if it waits for a batch to fill
+	case w.recorded <- struct{}{}:
+	default:
 	}
 	select {
 	case err := <-p.done:
@@ -295,8 +302,8 @@ func (w *Writer) err() error {
 }
 
 // collect waits for an event, then gathers more until the batch holds
-// MaxBatch or MaxDelay has passed since the first was queued. It returns
-// nil when ctx is done before an event comes.
+// MaxBatch, MaxDelay has passed since the first was queued, or it holds a
+// Record's event. It returns nil when ctx is done before an event comes.
 func (w *Writer) collect(ctx context.Context) []pending {
 	var first pending
 	select {
@@ -305,40 +312,51 @@ func (w *Writer) collect(ctx context.Context) []pending {
 		return nil
 	}
 	batch := append(make([]pending, 0, w.maxBatch), first)
-	for len(batch) < w.maxBatch { // what is already waiting joins without a timer
-		select {
-		case p := <-w.queue:
-			batch = append(batch, p)
-			continue
-		default:
-		}
-		break
-	}
+	batch, recorded := w.gather(batch, first.done != nil) // what is already waiting joins without a timer
 	wait := first.queued.Add(w.maxDelay).Sub(w.now())
-	if len(batch) == w.maxBatch || wait <= 0 {
+	if len(batch) == w.maxBatch || wait <= 0 || recorded {
 		return batch
 	}
-	// Sleep out the delay rather than take each event as it comes: a sender
-	// then only puts its event in the queue's buffer, without waking this
-	// goroutine once an event, which cost a read more than its append did.
-	// Under load the queue is never empty, the first event waited already,
-	// and batches go out back to back.
+	// Sleep out the delay rather than take each event as it comes: a read's
+	// Enqueue then only puts its event in the queue's buffer, without waking
+	// this goroutine once an event, which cost a read more than its append
+	// did. A write's Record does wake it (w.recorded), since the write waits
+	// for the commit. Under load the queue is never empty, the first event
+	// waited already, and batches go out back to back.
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
+	for {
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-w.recorded:
+			// The signal may be stale (its event joined an earlier batch):
+			// only a Record's event in this batch ends the wait.
+			if batch, recorded = w.gather(batch, false); !recorded && len(batch) < w.maxBatch {
+				continue
+			}
+			return batch
+		}
+		batch, _ = w.gather(batch, false)
+		return batch
 	}
+}
+
+// gather appends to batch the events waiting in the queue, up to MaxBatch,
+// and reports whether batch holds a Record's event: recorded, or one of
+// those it took.
+func (w *Writer) gather(batch []pending, recorded bool) ([]pending, bool) {
 	for len(batch) < w.maxBatch {
 		select {
 		case p := <-w.queue:
 			batch = append(batch, p)
+			recorded = recorded || p.done != nil
 			continue
 		default:
 		}
 		break
 	}
-	return batch
+	return batch, recorded
 }
 
 // drain writes carry and then every event left in the queue, which no

@@ -196,6 +196,54 @@ func TestRecordInvalid(t *testing.T) {
 	}
 }
 
+// TestRecordDoesNotWaitOutMaxDelay: with a MaxDelay of an hour, reads'
+// events wait in the queue, and a write's Record ends the wait: it returns
+// once its batch committed, and the reads queued before it went in the same
+// batch. A Record whose event the writer took without sleeping leaves a
+// stale wake-up behind, which must not end the next batch's wait.
+func TestRecordDoesNotWaitOutMaxDelay(t *testing.T) {
+	st, _ := newStore(t)
+	w := newWriter(t, st, audit.Options{MaxDelay: time.Hour})
+	record := func(i int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if err := w.Record(ctx, event(i)); err != nil {
+			t.Fatalf("Record(%d) = %v, want it stored without waiting out MaxDelay", i, err)
+		}
+	}
+	// The stale wake-up: a Record queued before the writer runs, which the
+	// writer's first batch holds from the start.
+	recorded := make(chan struct{})
+	go func() { defer close(recorded); record(0) }()
+	waitFor(t, "the first Record in the queue", func() bool { return w.Stats().QueueDepth == 1 })
+	start(t, w)
+	<-recorded
+	for round := range 3 {
+		for i := range 3 {
+			if !w.Enqueue(event(10*round + i + 1)) {
+				t.Fatalf("Enqueue dropped event %d", 10*round+i+1)
+			}
+		}
+		if round == 0 {
+			// Long enough for the writer to take a read and sleep, and for
+			// the stale wake-up to end the wait if it wrongly did.
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := len(stored(t, st)); got != 1+4*round {
+			t.Fatalf("round %d: %d events stored before the Record, want %d", round, got, 1+4*round)
+		}
+		record(10*round + 4)
+		if got := len(stored(t, st)); got != 1+4*(round+1) {
+			t.Errorf("round %d: %d events stored after the Record, want %d", round, got, 1+4*(round+1))
+		}
+	}
+	if s := w.Stats(); s.Batches != 4 {
+		t.Errorf("Stats().Batches = %d, want 4: the first Record's, then each Record's with the reads before it", s.Batches)
+	}
+	mustVerify(t, st)
+}
+
 // TestCloseFlushes: Close writes what is queued at once, without waiting
 // for MaxDelay, with Run and without it; Run after Close is refused.
 func TestCloseFlushes(t *testing.T) {

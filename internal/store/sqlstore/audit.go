@@ -60,8 +60,16 @@ func (d *DB) AppendAuditBatch(ctx context.Context, b store.AuditBatch, events []
 	if err := checkAuditBatch(b, events); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	headStmt, err := d.auditStmt(ctx, auditHeadQuery)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	batchStmt, err := d.auditStmt(ctx, auditBatchInsert)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	return d.tx(ctx, op, func(tx *sql.Tx) error {
-		head, err := auditHead(ctx, tx)
+		head, err := auditHead(ctx, tx.StmtContext(ctx, headStmt))
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -69,9 +77,12 @@ func (d *DB) AppendAuditBatch(ctx context.Context, b store.AuditBatch, events []
 			return fmt.Errorf("%s at seq %d: the head is batch %d at seq %d: %w",
 				op, b.FirstSeq, head.Batch, head.Seq, store.ErrConflict)
 		}
-		n, err := execCount(ctx, tx, `INSERT INTO audit_batches (`+auditBatchColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (batch) DO NOTHING`,
+		res, err := tx.StmtContext(ctx, batchStmt).ExecContext(ctx,
 			b.Batch, b.FirstSeq, b.LastSeq, bytesIn(b.Prev), bytesIn(b.Hash), b.Committed.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		n, err := res.RowsAffected()
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -171,24 +182,52 @@ func (d *DB) auditInsert(ctx context.Context, rows int) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// The statements every append runs once, prepared once (auditStmt): the
+// head's read and the batch's INSERT, which does nothing when a concurrent
+// writer took the batch's number.
+const (
+	auditHeadQuery   = `SELECT batch, last_seq, hash FROM audit_batches ORDER BY batch DESC LIMIT 1`
+	auditBatchInsert = `INSERT INTO audit_batches (` + auditBatchColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (batch) DO NOTHING`
+)
+
+// auditStmt returns query prepared, preparing it on first use: a
+// statement of the audit writer's, which runs once per batch, and whose
+// parsing cost as much as running it.
+func (d *DB) auditStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	d.stmtMu.Lock()
+	defer d.stmtMu.Unlock()
+	if st := d.auditStmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := d.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %.40q: %w", query, err)
+	}
+	if d.auditStmts == nil {
+		d.auditStmts = make(map[string]*sql.Stmt)
+	}
+	d.auditStmts[query] = st
+	return st, nil
+}
+
 // AuditHead returns the chain's head: the newest batch's.
 func (d *DB) AuditHead(ctx context.Context) (store.AuditHead, error) {
-	h, err := auditHead(ctx, d.db)
+	st, err := d.auditStmt(ctx, auditHeadQuery)
+	if err != nil {
+		return store.AuditHead{}, fmt.Errorf("read the audit head: %w", err)
+	}
+	h, err := auditHead(ctx, st)
 	if err != nil {
 		return store.AuditHead{}, fmt.Errorf("read the audit head: %w", err)
 	}
 	return h, nil
 }
 
-// querier is what *sql.DB and *sql.Tx have in common for reads of one row.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func auditHead(ctx context.Context, q querier) (store.AuditHead, error) {
+// auditHead reads the head with st, the prepared auditHeadQuery.
+func auditHead(ctx context.Context, st *sql.Stmt) (store.AuditHead, error) {
 	var h store.AuditHead
-	err := q.QueryRowContext(ctx, `SELECT batch, last_seq, hash FROM audit_batches ORDER BY batch DESC LIMIT 1`).
-		Scan(&h.Batch, &h.Seq, &h.Hash)
+	err := st.QueryRowContext(ctx).Scan(&h.Batch, &h.Seq, &h.Hash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.AuditHead{}, nil
@@ -309,9 +348,13 @@ func ceilMicros(t time.Time) int64 {
 // transaction; it returns how many events it deleted.
 func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	op := "prune audit events before " + before.UTC().Format(time.RFC3339)
+	headStmt, err := d.auditStmt(ctx, auditHeadQuery)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
 	var deleted int64
-	err := d.tx(ctx, op, func(tx *sql.Tx) error {
-		head, err := auditHead(ctx, tx)
+	err = d.tx(ctx, op, func(tx *sql.Tx) error {
+		head, err := auditHead(ctx, tx.StmtContext(ctx, headStmt))
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}

@@ -69,10 +69,13 @@ type DB struct {
 	// channel without blocking, and Close cancels every goroutine.
 	subscribers map[chan struct{}]context.CancelFunc
 
-	// stmtMu guards auditInserts: the prepared INSERTs of 1 to
-	// auditInsertRows audit events, made on first use.
+	// stmtMu guards the statements the audit writer runs in every
+	// transaction, prepared on first use: auditInserts, the INSERTs of 1 to
+	// auditInsertRows events, and the read of the head and the INSERT of
+	// the batch (auditHeadQuery, auditBatchInsert).
 	stmtMu       sync.Mutex
 	auditInserts [auditInsertRows + 1]*sql.Stmt
+	auditStmts   map[string]*sql.Stmt
 }
 
 // New returns a DB that runs its queries on db in dialect d. now stamps
@@ -107,6 +110,9 @@ func (d *DB) Close() error {
 		if st != nil {
 			st.Close()
 		}
+	}
+	for _, st := range d.auditStmts {
+		st.Close()
 	}
 	d.stmtMu.Unlock()
 	if err := d.db.Close(); err != nil {
