@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"path/filepath"
 	"slices"
@@ -163,7 +164,11 @@ func seqs(es []client.AuditEvent) []int64 {
 }
 
 // TestAuditCLIVerify: verify exits 0 on a clean trail and 1, naming the
-// event, after one byte of any of its stored columns changed.
+// event, after one byte of a stored event changed: in a text of the set's
+// event (its correlation id, which no other event shares), in the denial's
+// reason, and in the last byte of each of their batches' stored events (the
+// last event's hash). internal/audit's TestVerifyChangedByte changes every
+// byte of a batch in turn.
 func TestAuditCLIVerify(t *testing.T) {
 	d := startDevCLI(t)
 	d.newVaults()
@@ -176,6 +181,11 @@ func TestAuditCLIVerify(t *testing.T) {
 	if !strings.HasPrefix(out, "audit trail intact: ") || strings.Count(out, "\n") != 1 || !strings.Contains(out, "head ") {
 		t.Fatalf("audit verify on a clean trail printed %q", out)
 	}
+	set := d.events("--operation", "Latchkey.KeyVault/vaults/secrets/setSecret")
+	denied := d.events("--result", "denied", "--principal", sp.AppID)
+	if len(set) == 0 || len(denied) == 0 || denied[0].Reason == "" {
+		t.Fatalf("audit list found %d set events and %d denials (%+v)", len(set), len(denied), denied)
+	}
 
 	raw, err := sql.Open("sqlite", "file:"+filepath.Join(d.data, "latchkey.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -183,40 +193,44 @@ func TestAuditCLIVerify(t *testing.T) {
 	}
 	defer raw.Close()
 	ctx := t.Context()
-	// The set's event, which has every column but reason, and the denial's.
-	var set, denied struct{ seq, batch int64 }
-	if err := raw.QueryRowContext(ctx, `SELECT seq, batch FROM audit_events WHERE operation LIKE '%setSecret%' ORDER BY seq LIMIT 1`).Scan(&set.seq, &set.batch); err != nil {
-		t.Fatal(err)
-	}
-	if err := raw.QueryRowContext(ctx, `SELECT seq, batch FROM audit_events WHERE result = 'denied' AND reason <> '' ORDER BY seq LIMIT 1`).Scan(&denied.seq, &denied.batch); err != nil {
-		t.Fatal(err)
-	}
-	columns := []struct {
-		name string
-		seq  int64
-		bat  int64
-	}{
-		{"at", set.seq, set.batch}, {"correlation_id", set.seq, set.batch}, {"principal_id", set.seq, set.batch},
-		{"principal_type", set.seq, set.batch}, {"principal_name", set.seq, set.batch}, {"auth_method", set.seq, set.batch},
-		{"client_ip", set.seq, set.batch}, {"operation", set.seq, set.batch}, {"scope", set.seq, set.batch},
-		{"result", set.seq, set.batch}, {"status", set.seq, set.batch}, {"hash", set.seq, set.batch},
-		{"batch", set.seq, set.batch}, {"reason", denied.seq, denied.batch},
-	}
-	for _, c := range columns {
-		var before any
-		if err := raw.QueryRowContext(ctx, `SELECT `+c.name+` FROM audit_events WHERE seq = $1`, c.seq).Scan(&before); err != nil {
+	// batchOf returns the batch that holds seq, its last seq and its stored events.
+	batchOf := func(seq int64) (batch, last int64, blob []byte) {
+		t.Helper()
+		err := raw.QueryRowContext(ctx, `SELECT batch, last_seq, events FROM audit_batches WHERE first_seq <= $1 AND last_seq >= $1`, seq).
+			Scan(&batch, &last, &blob)
+		if err != nil {
 			t.Fatal(err)
 		}
-		after := flipByte(t, before)
-		if _, err := raw.ExecContext(ctx, `UPDATE audit_events SET `+c.name+` = $1 WHERE seq = $2`, after, c.seq); err != nil {
+		return batch, last, blob
+	}
+	cases := []struct {
+		name string
+		seq  int64
+		at   func(blob []byte) int // the offset of the byte to change
+		last bool                  // the byte is in the batch's last event
+	}{
+		{"the set's correlation id", set[0].Seq, textAt(t, set[0].CorrelationID), false},
+		{"the denial's reason", denied[0].Seq, textAt(t, denied[0].Reason), false},
+		{"the last byte of the set's batch", set[0].Seq, func(blob []byte) int { return len(blob) - 1 }, true},
+		{"the last byte of the denial's batch", denied[0].Seq, func(blob []byte) int { return len(blob) - 1 }, true},
+	}
+	for _, c := range cases {
+		batch, last, blob := batchOf(c.seq)
+		want := c.seq
+		if c.last {
+			want = last
+		}
+		changed := append([]byte(nil), blob...)
+		changed[c.at(blob)] ^= 1
+		if _, err := raw.ExecContext(ctx, `UPDATE audit_batches SET events = $1 WHERE batch = $2`, changed, batch); err != nil {
 			t.Fatal(err)
 		}
 		code, _, line := d.run("audit", "verify")
-		want := "event " + strconv.FormatInt(c.seq, 10) + " (batch " + strconv.FormatInt(c.bat, 10) + ")"
-		if code != exitError || !strings.HasPrefix(line, "latchkey: the audit trail is broken at "+want) {
-			t.Errorf("audit verify after %s of event %d changed: exit %d, %q; want exit 1 naming %s", c.name, c.seq, code, line, want)
+		name := "event " + strconv.FormatInt(want, 10) + " (batch " + strconv.FormatInt(batch, 10) + ")"
+		if code != exitError || !strings.HasPrefix(line, "latchkey: the audit trail is broken at "+name) {
+			t.Errorf("audit verify after a byte of %s changed: exit %d, %q; want exit 1 naming %s", c.name, code, line, name)
 		}
-		if _, err := raw.ExecContext(ctx, `UPDATE audit_events SET `+c.name+` = $1 WHERE seq = $2`, before, c.seq); err != nil {
+		if _, err := raw.ExecContext(ctx, `UPDATE audit_batches SET events = $1 WHERE batch = $2`, blob, batch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,25 +239,16 @@ func TestAuditCLIVerify(t *testing.T) {
 	}
 }
 
-// flipByte returns v with one byte changed: the lowest bit of a text's
-// middle byte (ASCII stays ASCII), of a blob's first byte, or of an
-// integer's second byte.
-func flipByte(t *testing.T, v any) any {
-	t.Helper()
-	switch v := v.(type) {
-	case int64:
-		return v ^ 0x100
-	case string:
-		b := []byte(v)
-		b[len(b)/2] ^= 1
-		return string(b)
-	case []byte:
-		b := append([]byte(nil), v...)
-		b[0] ^= 1
-		return b
+// textAt returns a function that finds the middle byte of text in a batch's
+// stored events, where it must appear once.
+func textAt(t *testing.T, text string) func(blob []byte) int {
+	return func(blob []byte) int {
+		t.Helper()
+		if n := bytes.Count(blob, []byte(text)); n != 1 {
+			t.Fatalf("%q appears %d times in its batch's stored events, want once", text, n)
+		}
+		return bytes.Index(blob, []byte(text)) + len(text)/2
 	}
-	t.Fatalf("column value %v of type %T", v, v)
-	return nil
 }
 
 // TestAccessReviewCLI: an expiring secret and a burst of denials made now

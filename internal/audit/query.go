@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -51,9 +52,13 @@ func Query(ctx context.Context, st store.Audit, f Filter, p store.Page) ([]Entry
 		Until:       f.Until,
 		Newest:      f.Newest,
 	}, p)
+	var dmg *store.AuditDamage
 	switch {
 	case errors.Is(err, store.ErrInvalid):
 		return nil, "", errs.E(errs.Invalid, op, "the page cursor is not one this server issued: start again from the first page", err)
+	case errors.As(err, &dmg):
+		return nil, "", errs.E(errs.Unavailable, op, fmt.Sprintf(
+			"the audit trail is damaged at event %d (batch %d): `latchkey audit verify` reports where its chain breaks", dmg.Seq, dmg.Batch), err)
 	case err != nil:
 		return nil, "", errs.E(errs.Unavailable, op, "cannot read the audit trail", err)
 	}

@@ -87,11 +87,11 @@ func TestSinksGetStoredBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := rawDB(t, path)
-	mustExec(t, raw, `ALTER TABLE audit_events RENAME TO audit_events_away`)
+	mustExec(t, raw, `ALTER TABLE audit_batches RENAME TO audit_batches_away`)
 	if err := w.Record(t.Context(), event(202)); !errs.Is(err, errs.Unavailable) {
 		t.Errorf("Record while the table is away = %v, want Unavailable", err)
 	}
-	mustExec(t, raw, `ALTER TABLE audit_events_away RENAME TO audit_events`)
+	mustExec(t, raw, `ALTER TABLE audit_batches_away RENAME TO audit_batches`)
 	if err := w.Record(t.Context(), event(203)); err != nil {
 		t.Fatal(err)
 	}

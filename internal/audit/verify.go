@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"github.com/latchkey/latchkey/internal/errs"
@@ -70,6 +71,7 @@ type walk struct {
 	events []store.AuditEvent // the page of events being read
 	cursor string             // the next page's; "" once the last page is read
 	read   bool               // a page was read
+	damage *store.AuditDamage // the unreadable event that ended the last page, if one did
 }
 
 // run checks every batch up to the head, stopping at the first break.
@@ -137,6 +139,9 @@ func (w *walk) batch(ctx context.Context, b *store.AuditBatch, chain *[]byte) (b
 			return false, err
 		}
 		switch {
+		case e == nil && w.damage != nil:
+			w.brk(w.damage.Seq, w.damage.Batch, "the event's stored bytes cannot be read: "+w.damage.Detail)
+			return false, nil
 		case e == nil || e.Seq > seq:
 			w.brk(seq, b.Batch, "the event is missing: deleted, or its seq was changed")
 			return false, nil
@@ -171,6 +176,11 @@ func (w *walk) next(ctx context.Context) (*store.AuditEvent, error) {
 			return nil, nil
 		}
 		page, cursor, err := w.st.AuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: store.MaxPageLimit, After: w.cursor})
+		if dmg := (*store.AuditDamage)(nil); errors.As(err, &dmg) {
+			// The events before the damage are checked first: the chain
+			// may break before it.
+			w.damage, cursor, err = dmg, "", nil
+		}
 		if err != nil {
 			return nil, err
 		}

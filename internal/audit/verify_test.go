@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"database/sql"
 	"strings"
 	"testing"
@@ -52,98 +53,98 @@ func TestVerifyIntact(t *testing.T) {
 	}
 }
 
-// TestVerifyChangedByte changes one byte of each column of one stored
-// event, through SQL on the database file, and checks that Verify names
-// that event; with the byte restored, the chain verifies again.
+// batchEvents returns the stored bytes of batch's events, read through SQL
+// on the database file.
+func batchEvents(t *testing.T, raw *sql.DB, batch int64) []byte {
+	t.Helper()
+	var blob []byte
+	if err := raw.QueryRowContext(t.Context(), `SELECT events FROM audit_batches WHERE batch = $1`, batch).Scan(&blob); err != nil {
+		t.Fatal(err)
+	}
+	return blob
+}
+
+// setBatchEvents replaces the stored bytes of batch's events.
+func setBatchEvents(t *testing.T, raw *sql.DB, batch int64, blob []byte) {
+	t.Helper()
+	mustExec(t, raw, `UPDATE audit_batches SET events = $1 WHERE batch = $2`, blob, batch)
+}
+
+// TestVerifyChangedByte changes each byte of one batch's stored events in
+// turn, through SQL on the database file, and checks that Verify names an
+// event of that batch, moving from its first event to its last as the byte
+// does and naming each; with the byte restored, the chain verifies again.
+// (sqlstore's TestAuditBlobChangedByte checks that the event named is the
+// one the byte belongs to.)
 func TestVerifyChangedByte(t *testing.T) {
 	st, path := newStore(t)
 	writeTrail(t, st, 50)
 	raw := rawDB(t, path)
-	const seq = 20 // in batch 3 (events 15..21)
-	columns := []string{"seq", "batch", "at", "correlation_id", "principal_id", "principal_type", "principal_name",
-		"auth_method", "client_ip", "operation", "scope", "result", "status", "reason", "hash"}
-	for _, column := range columns {
-		t.Run(column, func(t *testing.T) {
-			var before any
-			if err := raw.QueryRowContext(t.Context(), `SELECT `+column+` FROM audit_events WHERE seq = $1`, seq).Scan(&before); err != nil {
-				t.Fatal(err)
-			}
-			after, key := flipByte(t, before), int64(seq)
-			mustExec(t, raw, `UPDATE audit_events SET `+column+` = $1 WHERE seq = $2`, after, seq)
-			if column == "seq" {
-				key = after.(int64)
-			}
-			defer mustExec(t, raw, `UPDATE audit_events SET `+column+` = $1 WHERE seq = $2`, before, key)
-			v, err := audit.Verify(t.Context(), st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if v.Intact() || v.Broken.Seq != seq || v.Broken.Batch != 3 {
-				t.Fatalf("Verify after changing %s of event %d from %v to %v = %+v, want a break at event %d of batch 3",
-					column, seq, before, after, v.Broken, seq)
-			}
-			t.Logf("%s: %s", column, v.Broken)
-		})
-		mustVerify(t, st)
+	const batch = 3 // events 15..21
+	blob := batchEvents(t, raw, batch)
+	named := map[int64]bool{}
+	last := int64(15)
+	for off := range blob {
+		changed := bytes.Clone(blob)
+		changed[off] ^= 1
+		setBatchEvents(t, raw, batch, changed)
+		v, err := audit.Verify(t.Context(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Intact() || v.Broken.Batch != batch || v.Broken.Seq < last || v.Broken.Seq > 21 {
+			t.Fatalf("Verify after changing byte %d of %d of batch %d = %+v, want a break at an event from %d to 21",
+				off, len(blob), batch, v.Broken, last)
+		}
+		named[v.Broken.Seq], last = true, v.Broken.Seq
 	}
+	if len(named) != 7 {
+		t.Errorf("the %d bytes changed one by one named events %v, want each of 15..21", len(blob), named)
+	}
+	setBatchEvents(t, raw, batch, blob)
+	mustVerify(t, st)
 }
 
-// flipByte returns v with one byte changed: the lowest bit of a text's
-// middle byte (ASCII stays ASCII), of a blob's first byte, or of an
-// integer's second byte (so that a seq moves past every other).
-func flipByte(t *testing.T, v any) any {
-	t.Helper()
-	switch v := v.(type) {
-	case int64:
-		return v ^ 0x100
-	case string:
-		b := []byte(v)
-		b[len(b)/2] ^= 1
-		return string(b)
-	case []byte:
-		b := append([]byte(nil), v...)
-		b[0] ^= 1
-		return b
-	}
-	t.Fatalf("column value %v of type %T", v, v)
-	return nil
-}
-
-// TestVerifyTampered removes, adds and rewrites rows, and checks where
-// Verify says the chain breaks.
+// TestVerifyTampered removes, adds and rewrites stored batches, and checks
+// where Verify says the chain breaks.
 func TestVerifyTampered(t *testing.T) {
 	cases := []struct {
 		name      string
-		sql       string
+		edit      func(t *testing.T, raw *sql.DB)
 		seq       int64
 		batch     int64
 		reasonHas string
 	}{
-		{"event deleted", `DELETE FROM audit_events WHERE seq = 20`, 20, 3, "missing"},
-		{"last event deleted", `DELETE FROM audit_events WHERE seq = 50`, 50, 8, "missing"},
-		{"event added before the trail", `INSERT INTO audit_events SELECT 0, batch, at, correlation_id, principal_id,
-			principal_type, principal_name, auth_method, client_ip, operation, scope, result, status, reason, hash
-			FROM audit_events WHERE seq = 1`, 0, 1, "outside every batch"},
-		{"events swapped", `UPDATE audit_events SET seq = CASE seq WHEN 16 THEN 17 ELSE 16 END + 1000 WHERE seq IN (16, 17);
-			UPDATE audit_events SET seq = seq - 1000 WHERE seq > 1000`, 16, 3, "do not match"},
-		{"batch deleted", `DELETE FROM audit_batches WHERE batch = 3`, 15, 3, "batch 3 is missing"},
-		{"batch and its events deleted", `DELETE FROM audit_batches WHERE batch = 3; DELETE FROM audit_events WHERE batch = 3`,
-			15, 3, "batch 3 is missing"},
-		{"batch prev changed", `UPDATE audit_batches SET prev = hash WHERE batch = 3`, 15, 3, "names head"},
-		{"batch hash changed", `UPDATE audit_batches SET hash = prev WHERE batch = 3`, 21, 3, "not its last event's"},
-		{"batch shortened", `UPDATE audit_batches SET last_seq = 20 WHERE batch = 3`, 20, 3, "not its last event's"},
-		{"batch starts later", `UPDATE audit_batches SET first_seq = 16 WHERE batch = 3`, 15, 3, "starts at event 16"},
-		{"oldest batch's prev changed", `UPDATE audit_batches SET prev = X'00' WHERE batch = 1`, 1, 1, "do not match"},
-		{"first event changed", `UPDATE audit_events SET reason = 'x' WHERE seq = 1`, 1, 1, "do not match"},
+		{"events cut short", func(t *testing.T, raw *sql.DB) {
+			blob := batchEvents(t, raw, 3)
+			setBatchEvents(t, raw, 3, blob[:len(blob)-20])
+		}, 21, 3, "cannot be read"},
+		{"bytes added after the events", func(t *testing.T, raw *sql.DB) {
+			setBatchEvents(t, raw, 3, append(batchEvents(t, raw, 3), 0))
+		}, 21, 3, "follow the batch's last event"},
+		{"the newest batch's events removed", sqlEdit(`UPDATE audit_batches SET events = NULL WHERE batch = 8`), 50, 8, "missing"},
+		{"a batch's events replaced by another's", sqlEdit(`UPDATE audit_batches SET events = (SELECT events FROM audit_batches WHERE batch = 2) WHERE batch = 3`),
+			15, 3, "do not match"},
+		{"an event's text replaced", func(t *testing.T, raw *sql.DB) {
+			blob := batchEvents(t, raw, 1)
+			from, to := []byte(event(0).CorrelationID), []byte(event(9).CorrelationID)
+			if !bytes.Contains(blob, from) {
+				t.Fatalf("batch 1's events do not hold %q", from)
+			}
+			setBatchEvents(t, raw, 1, bytes.Replace(blob, from, to, 1))
+		}, 1, 1, "do not match"},
+		{"batch deleted", sqlEdit(`DELETE FROM audit_batches WHERE batch = 3`), 15, 3, "batch 3 is missing"},
+		{"batch prev changed", sqlEdit(`UPDATE audit_batches SET prev = hash WHERE batch = 3`), 15, 3, "names head"},
+		{"batch hash changed", sqlEdit(`UPDATE audit_batches SET hash = prev WHERE batch = 3`), 21, 3, "not its last event's"},
+		{"batch shortened", sqlEdit(`UPDATE audit_batches SET last_seq = 20 WHERE batch = 3`), 20, 3, "not its last event's"},
+		{"batch starts later", sqlEdit(`UPDATE audit_batches SET first_seq = 16 WHERE batch = 3`), 15, 3, "starts at event 16"},
+		{"oldest batch's prev changed", sqlEdit(`UPDATE audit_batches SET prev = X'00' WHERE batch = 1`), 1, 1, "do not match"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			st, path := newStore(t)
 			writeTrail(t, st, 50)
-			raw := rawDB(t, path)
-			for _, q := range strings.Split(tc.sql, ";") {
-				mustExec(t, raw, q)
-			}
+			tc.edit(t, rawDB(t, path))
 			v, err := audit.Verify(t.Context(), st)
 			if err != nil {
 				t.Fatal(err)
@@ -153,6 +154,11 @@ func TestVerifyTampered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sqlEdit returns an edit that runs query.
+func sqlEdit(query string) func(t *testing.T, raw *sql.DB) {
+	return func(t *testing.T, raw *sql.DB) { mustExec(t, raw, query) }
 }
 
 // TestVerifyAfterPrune: what pruning leaves verifies from its oldest batch.

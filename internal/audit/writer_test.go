@@ -335,7 +335,7 @@ func TestWritersShareChain(t *testing.T) {
 	t.Logf("conflicts: %d and %d", writers[0].Stats().Conflicts, writers[1].Stats().Conflicts)
 }
 
-// TestStoreFailure takes the events table away under a running writer:
+// TestStoreFailure takes the batches table away under a running writer:
 // Record reports the failure, the writer retries, and once the table is
 // back the event is stored and the chain verifies.
 func TestStoreFailure(t *testing.T) {
@@ -346,11 +346,11 @@ func TestStoreFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := rawDB(t, path)
-	mustExec(t, raw, `ALTER TABLE audit_events RENAME TO audit_events_away`)
+	mustExec(t, raw, `ALTER TABLE audit_batches RENAME TO audit_batches_away`)
 	if err := w.Record(t.Context(), event(1)); !errs.Is(err, errs.Unavailable) {
 		t.Errorf("Record while the table is away = %v, want Unavailable", err)
 	}
-	mustExec(t, raw, `ALTER TABLE audit_events_away RENAME TO audit_events`)
+	mustExec(t, raw, `ALTER TABLE audit_batches_away RENAME TO audit_batches`)
 	if err := w.Record(t.Context(), event(2)); err != nil {
 		t.Errorf("Record once the table is back = %v", err)
 	}

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -331,18 +332,31 @@ func TestVerifyAuditTrailAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	var seq, batch int64
-	if err := raw.QueryRowContext(ctx, `SELECT seq, batch FROM audit_events WHERE operation = $1 LIMIT 1`, access.SecretsSet).Scan(&seq, &batch); err != nil {
+	set := allEvents(t, admin, client.AuditFilter{Operation: string(access.SecretsSet)}, 0)
+	if len(set) == 0 {
+		t.Fatal("no setSecret event listed")
+	}
+	seq := set[0].Seq
+	var batch int64
+	var blob []byte
+	err = raw.QueryRowContext(ctx, `SELECT batch, events FROM audit_batches WHERE first_seq <= $1 AND last_seq >= $1`, seq).Scan(&batch, &blob)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.ExecContext(ctx, `UPDATE audit_events SET status = 201 WHERE seq = $1`, seq); err != nil {
+	at := bytes.Index(blob, []byte(set[0].CorrelationID)) // no other event shares it
+	if at < 0 {
+		t.Fatalf("event %d's correlation id is not in its batch's stored events", seq)
+	}
+	changed := bytes.Clone(blob)
+	changed[at] ^= 1
+	if _, err := raw.ExecContext(ctx, `UPDATE audit_batches SET events = $1 WHERE batch = $2`, changed, batch); err != nil {
 		t.Fatal(err)
 	}
 	v, err = admin.VerifyAuditTrail(ctx)
 	if err != nil || v.Intact || v.Broken == nil || v.Broken.Seq != seq || v.Broken.Batch != batch || v.Broken.Reason == "" {
 		t.Fatalf("VerifyAuditTrail after event %d changed = %+v (broken %+v), %v; want it named", seq, v, v.Broken, err)
 	}
-	if _, err := raw.ExecContext(ctx, `UPDATE audit_events SET status = 200 WHERE seq = $1`, seq); err != nil {
+	if _, err := raw.ExecContext(ctx, `UPDATE audit_batches SET events = $1 WHERE batch = $2`, blob, batch); err != nil {
 		t.Fatal(err)
 	}
 	if v, err = admin.VerifyAuditTrail(ctx); err != nil || !v.Intact {

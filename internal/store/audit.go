@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -48,6 +50,24 @@ type AuditHead struct {
 	Hash  []byte
 }
 
+// ErrDamaged marks stored bytes that cannot be read back: changed or cut
+// outside the application.
+var ErrDamaged = errors.New("stored data is damaged")
+
+// AuditDamage names the first audit event whose stored bytes cannot be read.
+// It wraps ErrDamaged.
+type AuditDamage struct {
+	Seq    int64
+	Batch  int64
+	Detail string // what is wrong with the bytes, for people
+}
+
+func (d *AuditDamage) Error() string {
+	return fmt.Sprintf("audit event %d (batch %d) cannot be read: %s", d.Seq, d.Batch, d.Detail)
+}
+
+func (d *AuditDamage) Unwrap() error { return ErrDamaged }
+
 // AuditFilter selects audit events. Its zero value selects every event.
 type AuditFilter struct {
 	PrincipalID string    // exactly this principal, unless ""
@@ -80,7 +100,9 @@ type Audit interface {
 	// AuditEvents lists the events that match f ordered by Seq (descending
 	// when f.Newest), one page at a time, and returns the cursor of the next
 	// page ("" after the last). A cursor it did not issue gives an error
-	// wrapping ErrInvalid.
+	// wrapping ErrInvalid. When it meets stored bytes it cannot read, it
+	// returns the matching events before them and an *AuditDamage naming
+	// the first event it cannot read.
 	AuditEvents(ctx context.Context, f AuditFilter, p Page) ([]AuditEvent, string, error)
 	// PruneAudit deletes the oldest batches and their events, in order of
 	// Batch, up to the first batch committed at or after before; it never

@@ -104,5 +104,5 @@ func newDialect() (sqlstore.Dialect, error) {
 	}
 	// BEGIN IMMEDIATE already serialises migrators and change writers, so no
 	// lock statements; SQLite has no notifications, so ChangeSignal polls.
-	return sqlstore.Dialect{Name: "SQLite", Migrations: fsys, AnonymousParams: true}, nil
+	return sqlstore.Dialect{Name: "SQLite", Migrations: fsys}, nil
 }

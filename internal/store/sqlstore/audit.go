@@ -10,17 +10,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/internal/store"
 )
 
 var _ store.Audit = (*DB)(nil)
 
-// The audit trail is two tables: audit_batches, one row per appended batch
-// (its number, its events' Seq range, the chain head before and after it,
-// when it was committed), and audit_events. Appends do not go through inTx:
-// they record no change, since no replica caches the trail.
+// The audit trail is audit_batches, one row per appended batch: its number,
+// its events' Seq range, the chain head before and after it, when it was
+// committed, its earliest event's time, and its events, encoded in one blob
+// (auditblob.go). Batches appended before migration 0010 have no blob: their
+// events are rows of audit_events, read as they were until pruning removes
+// them. Appends do not go through inTx: they record no change, since no
+// replica caches the trail.
 //
 // Writers in several processes never fork the chain: an append reads the
 // newest batch in its transaction and stores nothing unless the new batch
@@ -30,26 +32,15 @@ var _ store.Audit = (*DB)(nil)
 // and stores nothing. SQLite's writers take turns from BEGIN IMMEDIATE, so
 // there the check alone suffices.
 
-// auditEventColumns are the columns of audit_events that make a
-// store.AuditEvent, in the order scanAuditEvent reads them.
+// auditEventColumns are the columns of audit_events (batches appended
+// before 0010) that make a store.AuditEvent, in the order scanAuditEvent
+// reads them.
 const auditEventColumns = `seq, batch, at, correlation_id, principal_id, principal_type, principal_name,
 	auth_method, client_ip, operation, scope, result, status, reason, hash`
-
-// auditEventArity is the number of columns in auditEventColumns.
-const auditEventArity = 15
 
 // auditBatchColumns are the columns of audit_batches that make a
 // store.AuditBatch, in the order scanAuditBatch reads them.
 const auditBatchColumns = `batch, first_seq, last_seq, prev, hash, committed`
-
-// auditInsertRows is the most events one INSERT statement carries. The
-// statements are prepared once per row count (parsing one cost more than
-// running it) and, on SQLite, use anonymous parameters (Dialect.AnonymousParams),
-// so a larger statement costs no more per event to bind; fewer statements
-// then mean fewer round trips on PostgreSQL and fewer VM setups on SQLite.
-// Of the sizes measured (docs/benchmarks.md), 32 rows (480 parameters) gave
-// both databases their best figures or close to them.
-const auditInsertRows = 32
 
 // AppendAuditBatch stores b and its events in one transaction if b extends
 // the chain's head; otherwise it stores nothing and returns an error
@@ -77,8 +68,15 @@ func (d *DB) AppendAuditBatch(ctx context.Context, b store.AuditBatch, events []
 			return fmt.Errorf("%s at seq %d: the head is batch %d at seq %d: %w",
 				op, b.FirstSeq, head.Batch, head.Seq, store.ErrConflict)
 		}
+		firstAt := events[0].Time
+		for _, e := range events[1:] {
+			if e.Time.Before(firstAt) {
+				firstAt = e.Time
+			}
+		}
 		res, err := tx.StmtContext(ctx, batchStmt).ExecContext(ctx,
-			b.Batch, b.FirstSeq, b.LastSeq, bytesIn(b.Prev), bytesIn(b.Hash), b.Committed.UnixMicro())
+			b.Batch, b.FirstSeq, b.LastSeq, bytesIn(b.Prev), bytesIn(b.Hash), b.Committed.UnixMicro(),
+			firstAt.UnixMicro(), appendAuditBlob(make([]byte, 0, 128*len(events)), events))
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -88,11 +86,6 @@ func (d *DB) AppendAuditBatch(ctx context.Context, b store.AuditBatch, events []
 		}
 		if n == 0 { // a concurrent writer committed the same batch number first
 			return fmt.Errorf("%s: another writer appended it first: %w", op, store.ErrConflict)
-		}
-		for chunk := range slices.Chunk(events, auditInsertRows) {
-			if err := d.insertAuditEvents(ctx, tx, chunk); err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
 		}
 		return nil
 	})
@@ -127,68 +120,13 @@ func checkAuditBatch(b store.AuditBatch, events []store.AuditEvent) error {
 	return nil
 }
 
-// insertAuditEvents inserts events (at most auditInsertRows) with one
-// statement, prepared once per number of rows and reused: the audit trail is
-// appended to on every request, and parsing a 120-parameter INSERT cost more
-// than running it.
-func (d *DB) insertAuditEvents(ctx context.Context, tx *sql.Tx, events []store.AuditEvent) error {
-	stmt, err := d.auditInsert(ctx, len(events))
-	if err != nil {
-		return err
-	}
-	args := make([]any, 0, len(events)*auditEventArity)
-	for _, e := range events {
-		args = append(args, e.Seq, e.Batch, e.Time.UnixMicro(), e.CorrelationID, e.PrincipalID,
-			e.PrincipalType, e.PrincipalName, e.AuthMethod, e.ClientIP, e.Operation, e.Scope, e.Result,
-			e.Status, e.Reason, bytesIn(e.Hash))
-	}
-	if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
-		return fmt.Errorf("insert events %d..%d: %w", events[0].Seq, events[len(events)-1].Seq, err)
-	}
-	return nil
-}
-
-// auditInsert returns the prepared INSERT of rows audit events.
-func (d *DB) auditInsert(ctx context.Context, rows int) (*sql.Stmt, error) {
-	d.stmtMu.Lock()
-	defer d.stmtMu.Unlock()
-	if st := d.auditInserts[rows]; st != nil {
-		return st, nil
-	}
-	var q strings.Builder
-	q.WriteString(`INSERT INTO audit_events (` + auditEventColumns + `) VALUES `)
-	for i := range rows {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteByte('(')
-		for c := range auditEventArity {
-			if c > 0 {
-				q.WriteString(", ")
-			}
-			if d.dialect.AnonymousParams {
-				q.WriteByte('?')
-			} else {
-				fmt.Fprintf(&q, "$%d", i*auditEventArity+c+1)
-			}
-		}
-		q.WriteByte(')')
-	}
-	st, err := d.db.PrepareContext(ctx, q.String())
-	if err != nil {
-		return nil, fmt.Errorf("prepare the insert of %d audit events: %w", rows, err)
-	}
-	d.auditInserts[rows] = st
-	return st, nil
-}
-
 // The statements every append runs once, prepared once (auditStmt): the
 // head's read and the batch's INSERT, which does nothing when a concurrent
 // writer took the batch's number.
 const (
 	auditHeadQuery   = `SELECT batch, last_seq, hash FROM audit_batches ORDER BY batch DESC LIMIT 1`
-	auditBatchInsert = `INSERT INTO audit_batches (` + auditBatchColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (batch) DO NOTHING`
+	auditBatchInsert = `INSERT INTO audit_batches (` + auditBatchColumns + `, first_at, events)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (batch) DO NOTHING`
 )
 
 // auditStmt returns query prepared, preparing it on first use: a
@@ -257,80 +195,134 @@ func (d *DB) AuditBatches(ctx context.Context, after int64, limit int) ([]store.
 func (d *DB) AuditEvents(ctx context.Context, f store.AuditFilter, p store.Page) ([]store.AuditEvent, string, error) {
 	events, next, err := d.auditEvents(ctx, f, p)
 	if err != nil {
-		return nil, "", fmt.Errorf("list audit events %+v: %w", f, err)
+		return events, "", fmt.Errorf("list audit events %+v: %w", f, err)
 	}
 	return events, next, nil
 }
 
+// auditScanBatches is how many batches a listing reads at a time.
+const auditScanBatches = 16
+
+// auditEvents walks the batches in Seq order (or the reverse), from the
+// cursor on, reading each one's events and keeping those that match f,
+// until it has a page and one more. The database picks the batches: those
+// after the cursor, committed at or after Since (an event is never after its
+// batch's commit), and whose earliest event is before Until.
 func (d *DB) auditEvents(ctx context.Context, f store.AuditFilter, p store.Page) ([]store.AuditEvent, string, error) {
-	where := auditConditions(f)
-	order := "seq"
-	if f.Newest {
-		order = "seq DESC"
-	}
+	var (
+		c      conditions
+		after  int64 = -1 // the cursor's Seq, -1 for none
+		events []store.AuditEvent
+	)
 	if p.After != "" {
 		key, err := decodeCursor(p.After)
 		if err != nil {
 			return nil, "", err
 		}
-		after, err := strconv.ParseInt(key, 10, 64)
-		if err != nil {
+		if after, err = strconv.ParseInt(key, 10, 64); err != nil || after < 0 {
 			return nil, "", fmt.Errorf("page cursor is not one this store issued: %w", store.ErrInvalid)
 		}
 		if f.Newest {
-			where.add("seq < $%d", after)
+			c.add("first_seq < $%d", after)
 		} else {
-			where.add("seq > $%d", after)
+			c.add("last_seq > $%d", after)
 		}
 	}
-	limit := pageLimit(p.Limit)
-	query := `SELECT ` + auditEventColumns + ` FROM audit_events`
-	if len(where.terms) > 0 {
-		query += ` WHERE ` + strings.Join(where.terms, " AND ")
-	}
-	where.args = append(where.args, limit+1) // one row more tells whether a page follows
-	query += fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(where.args))
-	rows, err := d.db.QueryContext(ctx, query, where.args...)
-	if err != nil {
-		return nil, "", err
-	}
-	events, err := scanAll(rows, scanAuditEvent)
-	if err != nil {
-		return nil, "", err
-	}
-	events, next := pageOf(events, limit, func(e store.AuditEvent) string { return strconv.FormatInt(e.Seq, 10) })
-	return events, next, nil
-}
-
-// auditConditions turns f into the conditions of a listing. Prefixes are
-// compared with substr, which counts characters on both databases, so that
-// LIKE's wildcards and SQLite's case-insensitive LIKE play no part.
-func auditConditions(f store.AuditFilter) conditions {
-	var c conditions
-	c.equal("principal_id", f.PrincipalID)
-	if f.Operation != "" {
-		c.args = append(c.args, f.Operation, utf8.RuneCountInString(f.Operation))
-		c.terms = append(c.terms, fmt.Sprintf("substr(operation, 1, $%d) = $%d", len(c.args), len(c.args)-1))
-	}
-	if scope := strings.TrimSuffix(f.Scope, "/"); scope != "" {
-		below := scope + "/"
-		c.args = append(c.args, scope, below, utf8.RuneCountInString(below))
-		n := len(c.args)
-		c.terms = append(c.terms, fmt.Sprintf("(scope = $%d OR substr(scope, 1, $%d) = $%d)", n-2, n, n-1))
-	}
-	c.equal("result", f.Result)
+	var since, until int64
 	if !f.Since.IsZero() {
-		// Events have no index by time. Every event of a batch is at or before
-		// its commit time, so none at or after Since lies before the first
-		// batch committed since then (audit_batches_committed finds it).
-		since := ceilMicros(f.Since)
-		c.add("at >= $%d", since)
-		c.add("seq >= COALESCE((SELECT MIN(first_seq) FROM audit_batches WHERE committed >= $%d), 9223372036854775807)", since)
+		since = ceilMicros(f.Since)
+		c.add("committed >= $%d", since)
 	}
 	if !f.Until.IsZero() {
-		c.add("at < $%d", ceilMicros(f.Until))
+		until = ceilMicros(f.Until)
+		c.add("first_at < $%d", until)
 	}
-	return c
+	match := func(e *store.AuditEvent) bool {
+		switch {
+		case after >= 0 && !f.Newest && e.Seq <= after, after >= 0 && f.Newest && e.Seq >= after:
+			return false
+		case f.PrincipalID != "" && e.PrincipalID != f.PrincipalID,
+			f.Operation != "" && !strings.HasPrefix(e.Operation, f.Operation),
+			f.Result != "" && e.Result != f.Result,
+			since != 0 && e.Time.UnixMicro() < since,
+			until != 0 && e.Time.UnixMicro() >= until:
+			return false
+		}
+		scope := strings.TrimSuffix(f.Scope, "/")
+		return scope == "" || e.Scope == scope || strings.HasPrefix(e.Scope, scope+"/")
+	}
+	limit := pageLimit(p.Limit)
+	order, next := "batch", "batch > $%d"
+	if f.Newest {
+		order, next = "batch DESC", "batch < $%d"
+	}
+	for last := int64(-1); len(events) <= limit; {
+		q := c
+		if last >= 0 {
+			q.add(next, last)
+		}
+		query := `SELECT ` + auditBatchColumns + `, events FROM audit_batches`
+		if len(q.terms) > 0 {
+			query += ` WHERE ` + strings.Join(q.terms, " AND ")
+		}
+		q.args = append(q.args, auditScanBatches)
+		query += fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(q.args))
+		rows, err := d.db.QueryContext(ctx, query, q.args...)
+		if err != nil {
+			return nil, "", err
+		}
+		batches, err := scanAll(rows, scanAuditBatchEvents)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, b := range batches {
+			bevents, err := d.batchEvents(ctx, b)
+			if f.Newest {
+				slices.Reverse(bevents)
+			}
+			for i := range bevents {
+				if match(&bevents[i]) {
+					events = append(events, bevents[i])
+				}
+			}
+			if err != nil {
+				// What came before the damage is listed; the rest cannot
+				// be put in order past it.
+				if len(events) > limit {
+					events = events[:limit]
+				}
+				return events, "", err
+			}
+			last = b.Batch
+		}
+		if len(batches) < auditScanBatches {
+			break
+		}
+	}
+	events, cursor := pageOf(events, limit, func(e store.AuditEvent) string { return strconv.FormatInt(e.Seq, 10) })
+	return events, cursor, nil
+}
+
+// storedBatch is a batch as audit_batches holds it: with its events' blob,
+// nil for a batch appended before 0010.
+type storedBatch struct {
+	store.AuditBatch
+	events []byte
+}
+
+// batchEvents returns b's events in Seq order: from its blob or, for a batch
+// appended before 0010, from audit_events. With a damaged blob, it returns
+// the events before the damage and an *store.AuditDamage.
+func (d *DB) batchEvents(ctx context.Context, b storedBatch) ([]store.AuditEvent, error) {
+	if b.events != nil {
+		return parseAuditBlob(b.AuditBatch, b.events)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT `+auditEventColumns+` FROM audit_events
+		WHERE seq >= $1 AND seq <= $2 ORDER BY seq`, b.FirstSeq, b.LastSeq)
+	if err != nil {
+		return nil, err
+	}
+	return scanAll(rows, scanAuditEvent)
 }
 
 // ceilMicros returns t in unix microseconds, rounded up: a stored time,
@@ -375,7 +367,13 @@ func (d *DB) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 		} else if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		if deleted, err = execCount(ctx, tx, `DELETE FROM audit_events WHERE seq < $1`, firstKept); err != nil {
+		err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM audit_batches WHERE batch < $1`,
+			keep).Scan(&deleted)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		// The rows of batches appended before 0010.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq < $1`, firstKept); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_batches WHERE batch < $1`, keep); err != nil {
@@ -403,6 +401,20 @@ func scanAuditEvent(s scanner) (store.AuditEvent, error) {
 	e.Time = time.UnixMicro(at).UTC()
 	e.Hash = bytesOut(e.Hash)
 	return e, nil
+}
+
+// scanAuditBatchEvents reads the columns of auditBatchColumns and events.
+func scanAuditBatchEvents(s scanner) (storedBatch, error) {
+	var (
+		b         storedBatch
+		committed int64
+	)
+	if err := s.Scan(&b.Batch, &b.FirstSeq, &b.LastSeq, &b.Prev, &b.Hash, &committed, &b.events); err != nil {
+		return storedBatch{}, err
+	}
+	b.Prev, b.Hash = bytesOut(b.Prev), bytesOut(b.Hash)
+	b.Committed = time.UnixMicro(committed).UTC()
+	return b, nil
 }
 
 // scanAuditBatch reads the columns of auditBatchColumns.

@@ -46,11 +46,6 @@ type Dialect struct {
 	// may have been missed meanwhile), until ctx is done. When nil,
 	// ChangeSignal polls the change feed instead.
 	Listen func(ctx context.Context, db *sql.DB, signal func())
-	// AnonymousParams makes the statements with many parameters (the audit
-	// trail's multi-row INSERT) use "?" bound in order instead of "$N": SQLite
-	// treats "$N" as a name and finds each by a linear search, so binding
-	// costs the square of the parameter count. PostgreSQL only knows "$N".
-	AnonymousParams bool
 }
 
 // DB is a store.Store over a *sql.DB. It is safe for concurrent use.
@@ -69,13 +64,11 @@ type DB struct {
 	// channel without blocking, and Close cancels every goroutine.
 	subscribers map[chan struct{}]context.CancelFunc
 
-	// stmtMu guards the statements the audit writer runs in every
-	// transaction, prepared on first use: auditInserts, the INSERTs of 1 to
-	// auditInsertRows events, and the read of the head and the INSERT of
-	// the batch (auditHeadQuery, auditBatchInsert).
-	stmtMu       sync.Mutex
-	auditInserts [auditInsertRows + 1]*sql.Stmt
-	auditStmts   map[string]*sql.Stmt
+	// stmtMu guards auditStmts: the statements the audit writer runs in
+	// every transaction (auditHeadQuery, auditBatchInsert), prepared on
+	// first use.
+	stmtMu     sync.Mutex
+	auditStmts map[string]*sql.Stmt
 }
 
 // New returns a DB that runs its queries on db in dialect d. now stamps
@@ -106,11 +99,6 @@ func (d *DB) Close() error {
 	d.mu.Unlock()
 	d.watchers.Wait()
 	d.stmtMu.Lock()
-	for _, st := range d.auditInserts {
-		if st != nil {
-			st.Close()
-		}
-	}
 	for _, st := range d.auditStmts {
 		st.Close()
 	}

@@ -19,7 +19,7 @@ import (
 
 // migrations names every migration a backend embeds, oldest first. The
 // backends share one schema history, so each applies these, in this order.
-var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit", "0007_audit_time", "0008_accounts", "0009_connections"}
+var migrations = []string{"0001_init", "0002_identity", "0003_access", "0004_secrets", "0005_replicas", "0006_audit", "0007_audit_time", "0008_accounts", "0009_connections", "0010_audit_blobs"}
 
 // Migrator is a backend's handle as the migration checks use it: the store,
 // and the Migrate that builds its schema and returns the migrations applied.
@@ -54,12 +54,14 @@ type MigrationBackend[D Migrator, E error] struct {
 // in order, does nothing on a current schema (through the same handle or a
 // new one), applies each migration exactly once when several handles migrate
 // an empty database at once, refuses a schema a newer latchkey wrote, and
-// carries the secrets stored before 0004_secrets over to their new rows.
+// carries the secrets stored before 0004_secrets over to their new rows, and
+// reads the audit events stored as rows before 0010_audit_blobs.
 func Migrations[D Migrator, E error](t *testing.T, b MigrationBackend[D, E]) {
 	t.Run("Idempotent", func(t *testing.T) { testMigrateIdempotent(t, b) })
 	t.Run("Concurrently", func(t *testing.T) { testMigrateConcurrently(t, b) })
 	t.Run("SchemaTooNew", func(t *testing.T) { testSchemaTooNew(t, b) })
 	t.Run("0004_secrets", func(t *testing.T) { testMigrateSecrets(t, b) })
+	t.Run("0010_audit_blobs", func(t *testing.T) { testMigrateAuditBlobs(t, b) })
 }
 
 func testMigrateIdempotent[D Migrator, E error](t *testing.T, b MigrationBackend[D, E]) {
@@ -204,5 +206,85 @@ func migrateFirst[D Migrator, E error](t *testing.T, b MigrationBackend[D, E], d
 	}
 	if got, err := b.MigrateWith(t.Context(), db, older); err != nil || !slices.Equal(got, migrations[:n]) {
 		t.Fatalf("migrate to %d: Migrate() = %q, %v, want %q", n, got, err, migrations[:n])
+	}
+}
+
+// testMigrateAuditBlobs writes two batches of audit events as rows, as
+// latchkey did before 0010_audit_blobs, migrates, and checks that they are
+// listed with the events appended after (in both orders, by time and by
+// principal), that the chain goes on from them, and that pruning removes
+// their rows.
+func testMigrateAuditBlobs[D Migrator, E error](t *testing.T, b MigrationBackend[D, E]) {
+	ctx := t.Context()
+	db := b.Open(t, b.NewDatabase(t))
+	migrateFirst(t, b, db, 9)
+	raw := b.SQL(db)
+	var head store.AuditHead
+	var old []store.AuditEvent
+	for _, n := range []int{2, 1} {
+		batch, events := auditLink(head, auditEvents(len(old), n), baseTime().Add(time.Duration(len(old)+n)*time.Minute))
+		_, err := raw.ExecContext(ctx, `INSERT INTO audit_batches (batch, first_seq, last_seq, prev, hash, committed)
+			VALUES ($1, $2, $3, $4, $5, $6)`, batch.Batch, batch.FirstSeq, batch.LastSeq, append([]byte{}, batch.Prev...), batch.Hash, batch.Committed.UnixMicro())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			_, err := raw.ExecContext(ctx, `INSERT INTO audit_events (seq, batch, at, correlation_id, principal_id, principal_type,
+				principal_name, auth_method, client_ip, operation, scope, result, status, reason, hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+				e.Seq, e.Batch, e.Time.UnixMicro(), e.CorrelationID, e.PrincipalID, e.PrincipalType, e.PrincipalName,
+				e.AuthMethod, e.ClientIP, e.Operation, e.Scope, e.Result, e.Status, e.Reason, e.Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		old = append(old, events...)
+		head = store.AuditHead{Batch: batch.Batch, Seq: batch.LastSeq, Hash: batch.Hash}
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate() = %v", err)
+	}
+	if got, err := db.AuditHead(ctx); err != nil || !cmp.Equal(got, head) {
+		t.Fatalf("AuditHead() after the migration = %+v, %v; want %+v", got, err, head)
+	}
+	newBatch, added := mustAppendAudit(t, db, auditEvents(3, 4), baseTime().Add(7*time.Minute))
+	all := append(slices.Clone(old), added...)
+	if diff := cmp.Diff(normalizeAudit(all), allAuditEvents(t, db)); diff != "" {
+		t.Errorf("AuditEvents() across the migration mismatch (-want +got):\n%s", diff)
+	}
+	list := func(f store.AuditFilter) []int64 {
+		t.Helper()
+		es, _, err := db.AuditEvents(ctx, f, store.Page{})
+		if err != nil {
+			t.Fatalf("AuditEvents(%+v) = %v", f, err)
+		}
+		var seqs []int64
+		for _, e := range es {
+			seqs = append(seqs, e.Seq)
+		}
+		return seqs
+	}
+	for _, tc := range []struct {
+		f    store.AuditFilter
+		want []int64
+	}{
+		{store.AuditFilter{Newest: true}, []int64{7, 6, 5, 4, 3, 2, 1}},
+		{store.AuditFilter{PrincipalID: "principal-1"}, []int64{2, 5}},
+		{store.AuditFilter{Since: baseTime().Add(2 * time.Minute).Truncate(time.Second), Until: baseTime().Add(5 * time.Minute).Truncate(time.Second)},
+			[]int64{3, 4, 5}},
+	} {
+		if got := list(tc.f); !slices.Equal(got, tc.want) {
+			t.Errorf("AuditEvents(%+v) = seqs %v, want %v", tc.f, got, tc.want)
+		}
+	}
+	if n, err := db.PruneAudit(ctx, newBatch.Committed); n != 3 || err != nil {
+		t.Errorf("PruneAudit(the new batch's commit) = %d, %v; want the 3 events stored as rows", n, err)
+	}
+	var rows int
+	if err := raw.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_events`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("audit_events after pruning its batches holds %d rows (%v), want none", rows, err)
+	}
+	if diff := cmp.Diff(normalizeAudit(added), allAuditEvents(t, db)); diff != "" {
+		t.Errorf("AuditEvents() after pruning mismatch (-want +got):\n%s", diff)
 	}
 }
