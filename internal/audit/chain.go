@@ -37,9 +37,10 @@ import (
 // mistaken for this one.
 const chainVersion = "latchkey-audit-v1"
 
-// link numbers events as the batch after head, gives each its Hash, and
-// returns the batch, committed at committed. events are not changed.
-func link(head store.AuditHead, events []store.AuditEvent, committed time.Time) (store.AuditBatch, []store.AuditEvent) {
+// link numbers events, in place, as the batch after head, gives each its
+// Hash, and returns the batch, committed at committed. Linking again on
+// another head redoes all three.
+func link(head store.AuditHead, events []store.AuditEvent, committed time.Time) store.AuditBatch {
 	// A batch is committed at or after each of its events' times (the store
 	// relies on it to find events by time through the batches): an event
 	// stamped by a clock ahead of the writer's moves the commit time on.
@@ -55,19 +56,20 @@ func link(head store.AuditHead, events []store.AuditEvent, committed time.Time) 
 		Prev:      head.Hash,
 		Committed: store.Time(committed),
 	}
-	linked := make([]store.AuditEvent, len(events))
+	sums := make([]byte, 0, sha256.Size*len(events)) // one allocation for the batch's hashes
 	prev := head.Hash
 	buf := make([]byte, 0, 512)
-	for i, e := range events {
+	for i := range events {
+		e := &events[i]
 		e.Seq, e.Batch = b.FirstSeq+int64(i), b.Batch
-		buf = canonical(buf[:0], prev, &e)
+		buf = canonical(buf[:0], prev, e)
 		sum := sha256.Sum256(buf)
-		e.Hash = sum[:]
-		linked[i] = e
+		sums = append(sums, sum[:]...)
+		e.Hash = sums[len(sums)-sha256.Size : len(sums) : len(sums)]
 		prev = e.Hash
 	}
 	b.Hash = prev
-	return b, linked
+	return b
 }
 
 // eventHash returns the chain head after e, given the head before it.

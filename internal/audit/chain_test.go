@@ -41,7 +41,8 @@ func TestCanonical(t *testing.T) {
 	if h := hex.EncodeToString(eventHash(nil, &e)); h != hex.EncodeToString(sum[:]) || h != exampleHash {
 		t.Errorf("eventHash(example) = %s, want %s", h, exampleHash)
 	}
-	_, linked := link(store.AuditHead{}, []store.AuditEvent{e}, e.Time)
+	linked := []store.AuditEvent{e}
+	link(store.AuditHead{}, linked, e.Time)
 	if h := hex.EncodeToString(linked[0].Hash); h != exampleHash {
 		t.Errorf("link(example) gave hash %s, want %s", h, exampleHash)
 	}

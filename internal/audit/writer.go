@@ -86,9 +86,11 @@ type Writer struct {
 	runErr  error              // what the final drain returned
 	done    chan struct{}      // closed when the final drain is over
 
-	// Run's goroutine alone uses these.
+	// Run's goroutine alone uses these (or Close's, when Run never ran).
 	head      store.AuditHead
 	headKnown bool
+	collected []pending          // collect's batch, reused: nothing keeps it past write
+	events    []store.AuditEvent // write's events, reused: the store and the sinks keep none
 }
 
 // pending is an event waiting in the queue: the record to store, when it
@@ -311,7 +313,11 @@ func (w *Writer) collect(ctx context.Context) []pending {
 	case <-ctx.Done():
 		return nil
 	}
-	batch := append(make([]pending, 0, w.maxBatch), first)
+	if w.collected == nil {
+		w.collected = make([]pending, 0, w.maxBatch)
+	}
+	clear(w.collected[:cap(w.collected)]) // let go of the last batch's strings
+	batch := append(w.collected[:0], first)
 	batch, recorded := w.gather(batch, first.done != nil) // what is already waiting joins without a timer
 	wait := first.queued.Add(w.maxDelay).Sub(w.now())
 	if len(batch) == w.maxBatch || wait <= 0 || recorded {
@@ -402,10 +408,12 @@ func (w *Writer) drain(ctx context.Context, carry []pending) error {
 // still retried. The store calls themselves do not take ctx's cancellation,
 // so that a shutdown never cuts a commit in half; only the waits do.
 func (w *Writer) write(ctx context.Context, batch []pending) error {
-	events := make([]store.AuditEvent, len(batch))
-	for i, p := range batch {
-		events[i] = p.event
+	events := w.events[:0]
+	for _, p := range batch {
+		events = append(events, p.event)
 	}
+	w.events = events
+	defer clear(events) // let go of the strings until the next batch
 	sctx := context.WithoutCancel(ctx)
 	retry := firstRetry
 	conflicts := 0
@@ -475,8 +483,8 @@ func (w *Writer) appendOnce(ctx context.Context, events []store.AuditEvent, trie
 			return *tried, nil // stored by the attempt that seemed to fail; the head is already read
 		}
 	}
-	b, linked := link(w.head, events, w.now())
-	if err := w.st.AppendAuditBatch(ctx, b, linked); err != nil {
+	b := link(w.head, events, w.now())
+	if err := w.st.AppendAuditBatch(ctx, b, events); err != nil {
 		return b, err
 	}
 	w.head = store.AuditHead{Batch: b.Batch, Seq: b.LastSeq, Hash: b.Hash}
