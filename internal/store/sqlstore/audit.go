@@ -200,8 +200,13 @@ func (d *DB) AuditEvents(ctx context.Context, f store.AuditFilter, p store.Page)
 	return events, next, nil
 }
 
-// auditScanBatches is how many batches a listing reads at a time.
-const auditScanBatches = 16
+// A listing reads batches a few at a time, from auditScanFirst, doubling
+// up to auditScanMost: a page of events may fit in one large batch, or
+// take many small ones.
+const (
+	auditScanFirst = 2
+	auditScanMost  = 64
+)
 
 // auditEvents walks the batches in Seq order (or the reverse), from the
 // cursor on, reading each one's events and keeping those that match f,
@@ -256,7 +261,7 @@ func (d *DB) auditEvents(ctx context.Context, f store.AuditFilter, p store.Page)
 	if f.Newest {
 		order, next = "batch DESC", "batch < $%d"
 	}
-	for last := int64(-1); len(events) <= limit; {
+	for last, scan := int64(-1), auditScanFirst; len(events) <= limit; scan = min(2*scan, auditScanMost) {
 		q := c
 		if last >= 0 {
 			q.add(next, last)
@@ -265,7 +270,7 @@ func (d *DB) auditEvents(ctx context.Context, f store.AuditFilter, p store.Page)
 		if len(q.terms) > 0 {
 			query += ` WHERE ` + strings.Join(q.terms, " AND ")
 		}
-		q.args = append(q.args, auditScanBatches)
+		q.args = append(q.args, scan)
 		query += fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(q.args))
 		rows, err := d.db.QueryContext(ctx, query, q.args...)
 		if err != nil {
@@ -276,6 +281,9 @@ func (d *DB) auditEvents(ctx context.Context, f store.AuditFilter, p store.Page)
 			return nil, "", err
 		}
 		for _, b := range batches {
+			if len(events) > limit {
+				break
+			}
 			bevents, err := d.batchEvents(ctx, b)
 			if f.Newest {
 				slices.Reverse(bevents)
@@ -295,7 +303,7 @@ func (d *DB) auditEvents(ctx context.Context, f store.AuditFilter, p store.Page)
 			}
 			last = b.Batch
 		}
-		if len(batches) < auditScanBatches {
+		if len(batches) < scan {
 			break
 		}
 	}
