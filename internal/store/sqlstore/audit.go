@@ -242,6 +242,7 @@ func (d *DB) auditEvents(ctx context.Context, f store.AuditFilter, p store.Page)
 		until = ceilMicros(f.Until)
 		c.add("first_at < $%d", until)
 	}
+	scope := strings.TrimSuffix(f.Scope, "/")
 	match := func(e *store.AuditEvent) bool {
 		switch {
 		case after >= 0 && !f.Newest && e.Seq <= after, after >= 0 && f.Newest && e.Seq >= after:
@@ -253,7 +254,6 @@ func (d *DB) auditEvents(ctx context.Context, f store.AuditFilter, p store.Page)
 			until != 0 && e.Time.UnixMicro() >= until:
 			return false
 		}
-		scope := strings.TrimSuffix(f.Scope, "/")
 		return scope == "" || e.Scope == scope || strings.HasPrefix(e.Scope, scope+"/")
 	}
 	limit := pageLimit(p.Limit)
