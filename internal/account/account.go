@@ -56,6 +56,8 @@ type Access interface {
 	DeleteResource(ctx context.Context, callerID, scope string) error
 	Resources(ctx context.Context, k store.ResourceKind, parent string, p store.Page) ([]store.Resource, string, error)
 	CreateAssignment(ctx context.Context, callerID, principalID, ref, scope string) (access.Assignment, error)
+	Assignments(ctx context.Context, f store.AssignmentFilter, p store.Page) ([]access.Assignment, string, error)
+	DeleteAssignment(ctx context.Context, callerID, id string) error
 }
 
 // Secrets is what account needs of the vault service, which holds upstream
@@ -63,6 +65,9 @@ type Access interface {
 type Secrets interface {
 	Set(ctx context.Context, principalID, vaultName, name string, p vault.SetParams) (vault.Bundle, error)
 	Get(ctx context.Context, principalID, vaultName, name, version string) (vault.Bundle, error)
+	Delete(ctx context.Context, principalID, vaultName, name string) (vault.DeletedBundle, error)
+	GetDeleted(ctx context.Context, principalID, vaultName, name string) (vault.DeletedBundle, error)
+	Recover(ctx context.Context, principalID, vaultName, name string) (vault.Bundle, error)
 }
 
 // Identities is what account needs of the identity service: the accounts'

@@ -192,6 +192,13 @@ func (s *Service) update(ctx context.Context, callerID string, a *Account, spec 
 	}
 	next := *a
 	next.properties = p
+	if a.Upstream.Secret != "" && p.Upstream.Secret == "" {
+		// The account no longer uses an upstream key (auth none or
+		// identity): its secret goes, and its identity's access to it.
+		if err := s.dropUpstreamKey(ctx, callerID, a); err != nil {
+			return Account{}, err
+		}
+	}
 	if spec.UpstreamKey != nil {
 		want := spec.Vault
 		if want == "" {
@@ -249,15 +256,32 @@ func (s *Service) saveProperties(ctx context.Context, a *Account) error {
 	return nil
 }
 
-// Delete deletes the account named name: its record, its keys (which, with
-// every token minted from them, stop working at once) and its identity. Its
-// upstream key stays in its vault. The caller needs AccountsDelete there.
-// Kinds: NotFound, Forbidden.
+// Delete deletes the account named name: its upstream key (soft-deleted
+// from its vault, recoverable for the vault's retention), its record, its
+// keys (which, with every token minted from them, stop working at once) and
+// its identity with the identity's role assignments. The caller needs
+// AccountsDelete there, and SecretsDelete on the upstream key's secret: the
+// key goes first, so a caller who may not delete it deletes nothing, and a
+// failure after it leaves an account that a retry deletes. Kinds: NotFound,
+// Forbidden, Unavailable.
 func (s *Service) Delete(ctx context.Context, callerID, name string) error {
 	const o = "account.Delete"
 	a, err := s.enter(ctx, callerID, access.AccountsDelete, name)
 	if err != nil {
 		return err
+	}
+	if a.Upstream.Secret != "" {
+		// A secret already gone (deleted by hand, or by an earlier attempt)
+		// is NotFound, and so is a vault gone with it.
+		_, err := s.vault.Delete(ctx, callerID, a.Upstream.Vault, a.Upstream.Secret)
+		switch {
+		case errs.Is(err, errs.Forbidden):
+			return errs.E(errs.Forbidden, o, fmt.Sprintf(
+				"deleting account %s deletes its upstream key too, secret %s of vault %s, and the caller may not delete that secret: %s. Ask for Key Vault Secrets Officer on the secret or its vault",
+				a.Name, a.Upstream.Secret, a.Upstream.Vault, errs.Message(err)), err)
+		case err != nil && !errs.Is(err, errs.NotFound):
+			return err
+		}
 	}
 	if err := s.access.DeleteResource(ctx, callerID, a.Scope); err != nil {
 		return err
@@ -279,10 +303,54 @@ func (s *Service) Delete(ctx context.Context, callerID, name string) error {
 	return nil
 }
 
+// dropUpstreamKey removes the role assignments of account a's identity on
+// a's upstream key secret and soft-deletes the secret, as the caller, who
+// needs RoleAssignmentsDelete and SecretsDelete there (checked before
+// anything is removed). A secret or vault already gone is not an error.
+func (s *Service) dropUpstreamKey(ctx context.Context, callerID string, a *Account) error {
+	const o = "account.dropUpstreamKey"
+	v, err := s.store.ResourceByName(ctx, store.Vault, a.Upstream.Vault)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return errs.E(errs.Unavailable, o, "", err)
+	}
+	scope := v.Scope + "/secrets/" + a.Upstream.Secret
+	var missing []string
+	for _, action := range []string{access.RoleAssignmentsDelete, access.SecretsDelete} {
+		if !s.access.Decide(callerID, action, scope).Allowed {
+			missing = append(missing, action)
+		}
+	}
+	if len(missing) > 0 {
+		return errs.E(errs.Forbidden, o, fmt.Sprintf(
+			"account %s no longer uses its upstream key, so its secret %s of vault %s is deleted with its identity's access to it: the caller lacks %s at %s. Ask for Key Vault Secrets Officer and User Access Administrator there",
+			a.Name, a.Upstream.Secret, a.Upstream.Vault, strings.Join(missing, ", "), scope), nil)
+	}
+	if a.Identity.PrincipalID != "" {
+		as, _, err := s.access.Assignments(ctx, store.AssignmentFilter{PrincipalID: a.Identity.PrincipalID, Scope: scope}, store.Page{Limit: 100})
+		if err != nil {
+			return err
+		}
+		for _, as := range as {
+			if err := s.access.DeleteAssignment(ctx, callerID, as.ID); err != nil && !errs.Is(err, errs.NotFound) {
+				return err
+			}
+		}
+	}
+	if _, err := s.vault.Delete(ctx, callerID, a.Upstream.Vault, a.Upstream.Secret); err != nil && !errs.Is(err, errs.NotFound) {
+		return err
+	}
+	return nil
+}
+
 // secretTarget is where an account's upstream key goes: a vault of its hub,
-// the secret's name there, and that secret's scope.
+// the secret's name there, and that secret's scope; deleted says the secret
+// is soft-deleted (its account was deleted), so it is recovered first.
 type secretTarget struct {
 	vault, secret, scope string
+	deleted              bool
 }
 
 // upstreamSecretName is the name of an account's upstream key in its vault.
@@ -331,17 +399,39 @@ func (s *Service) keyTarget(ctx context.Context, callerID, hub, account, want st
 			missing = append(missing, action)
 		}
 	}
+	if len(missing) == 0 { // the caller may read the secret's metadata
+		switch _, err := s.vault.GetDeleted(ctx, callerID, t.vault, t.secret); {
+		case err == nil:
+			t.deleted = true
+			if !s.access.Decide(callerID, access.SecretsRecover, t.scope).Allowed {
+				missing = append(missing, access.SecretsRecover)
+			}
+		case !errs.Is(err, errs.NotFound):
+			return nil, err
+		}
+	}
 	if len(missing) > 0 {
+		recovered := ""
+		if t.deleted {
+			recovered = " (the secret is soft-deleted, left by a deleted account of this name, and is recovered first)"
+		}
 		return nil, errs.E(errs.Forbidden, o, fmt.Sprintf(
-			"the upstream key goes into vault %s as secret %s, readable by the account's identity: the caller lacks %s at %s. Ask for Key Vault Administrator and Owner (or User Access Administrator) there",
-			t.vault, t.secret, strings.Join(missing, ", "), t.scope), nil)
+			"the upstream key goes into vault %s as secret %s%s, readable by the account's identity: the caller lacks %s at %s. Ask for Key Vault Administrator and Owner (or User Access Administrator) there",
+			t.vault, t.secret, recovered, strings.Join(missing, ", "), t.scope), nil)
 	}
 	return t, nil
 }
 
 // storeUpstreamKey writes the upstream key as a new version of the account's
 // secret, as the caller, and lets the account's identity read that secret.
+// A secret soft-deleted with an earlier account of this name is recovered
+// first: its old versions come back, under the new current one.
 func (s *Service) storeUpstreamKey(ctx context.Context, callerID string, a *Account, t *secretTarget, key Key) error {
+	if t.deleted {
+		if _, err := s.vault.Recover(ctx, callerID, t.vault, t.secret); err != nil && !errs.Is(err, errs.NotFound) {
+			return err
+		}
+	}
 	if _, err := s.vault.Set(ctx, callerID, t.vault, t.secret, vault.SetParams{
 		Value: vault.NewValue([]byte(key.s)), ContentType: "application/vnd.latchkey.upstream-key",
 		Tags: map[string]string{"account": a.Name},

@@ -1,6 +1,7 @@
 package account_test
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -81,10 +82,13 @@ func TestUpdate(t *testing.T) {
 	if got, err := e.accounts.Get(ctx, e.admin, "AOAI"); err != nil || got.Deployments["gpt"] != "gpt-4o-mini" || got.Limits.RequestsPerMinute != 60 {
 		t.Errorf("Get = %+v, %v", got, err)
 	}
+	secret := a.Upstream.Secret
 	a, err = e.accounts.Update(ctx, e.admin, "aoai", account.Spec{UpstreamAuth: ptr(account.AuthIdentity)})
 	if err != nil || a.Upstream.Audience != account.DefaultUpstreamAudience || a.Upstream.Secret != "" {
 		t.Fatalf("Update to identity auth = %+v, %v", a.Upstream, err)
 	}
+	// The key it no longer uses is soft-deleted, and its identity's access to it goes.
+	e.wantKeyGone(a.Identity.PrincipalID, secret)
 	cred, err = e.accounts.Credential(ctx, a, "localhost:8443")
 	if err != nil || !strings.HasPrefix(cred.Value.Reveal(), "Bearer ey") {
 		t.Fatalf("Credential with identity auth = %v", err)
@@ -266,4 +270,76 @@ func TestDelete(t *testing.T) {
 		t.Errorf("the new account's key = %v", err)
 	}
 	wantKind(t, "Delete of an unknown account", e.accounts.Delete(ctx, e.admin, "nope"), errs.NotFound)
+}
+
+// TestDeleteUpstreamKey: deleting an account soft-deletes its upstream key
+// and removes its identity's access to it; an account made again with that
+// name recovers the secret and puts its own key on top.
+func TestDeleteUpstreamKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.create("aoai", "sk-old")
+	if err := e.accounts.Delete(ctx, e.admin, "aoai"); err != nil {
+		t.Fatalf("Delete = %v", err)
+	}
+	e.wantKeyGone(a.Identity.PrincipalID, a.Upstream.Secret)
+
+	again := e.create("aoai", "sk-new")
+	if again.Upstream.Secret != a.Upstream.Secret {
+		t.Fatalf("the new account's secret = %q, want %q again", again.Upstream.Secret, a.Upstream.Secret)
+	}
+	cred, err := e.accounts.Credential(ctx, again, "localhost")
+	if err != nil || cred.Value.Reveal() != "Bearer sk-new" {
+		t.Fatalf("the new account's upstream credential: %v (want its own key)", err)
+	}
+	if vs, _, err := e.vault.Versions(ctx, e.admin, "default", a.Upstream.Secret, store.Page{Limit: 10}); err != nil || len(vs) != 2 {
+		t.Errorf("the recovered secret has %d versions (%v), want 2: the old key's and the new", len(vs), err)
+	}
+	// An account whose secret was deleted by hand is still deleted.
+	if _, err := e.vault.Delete(ctx, e.admin, "default", a.Upstream.Secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.accounts.Delete(ctx, e.admin, "aoai"); err != nil {
+		t.Errorf("Delete of an account whose key was deleted by hand = %v", err)
+	}
+}
+
+// TestDeleteNeedsSecretsDelete: a caller who may delete the account but not
+// its upstream key deletes nothing, and is told what to ask for.
+func TestDeleteNeedsSecretsDelete(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.create("aoai", "sk-x")
+	ops := e.principal("ops", "Cognitive Services Contributor")
+	err := e.accounts.Delete(ctx, ops, "aoai")
+	wantKind(t, "Delete without secrets/delete on the upstream key", err, errs.Forbidden)
+	if msg := errs.Message(err); !strings.Contains(msg, a.Upstream.Secret) || !strings.Contains(msg, "Key Vault Secrets Officer") {
+		t.Errorf("the refusal %q should name the secret and the role to ask for", msg)
+	}
+	ks := e.listKeys("aoai")
+	if _, err := e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1"); err != nil {
+		t.Errorf("the account after a refused Delete: %v", err)
+	}
+	if cred, err := e.accounts.Credential(ctx, a, "localhost"); err != nil || cred.Value.Reveal() != "Bearer sk-x" {
+		t.Errorf("the upstream key after a refused Delete: %v", err)
+	}
+	_, err = e.accounts.Update(ctx, ops, "aoai", account.Spec{UpstreamAuth: ptr(account.AuthNone)})
+	wantKind(t, "Update dropping the key without secrets/delete", err, errs.Forbidden)
+	if got, err := e.accounts.Get(ctx, e.admin, "aoai"); err != nil || got.Upstream.Secret != a.Upstream.Secret {
+		t.Errorf("the account after a refused Update = %+v, %v", got.Upstream, err)
+	}
+}
+
+// wantKeyGone checks that secret (an account's upstream key) is soft-deleted
+// in vault default and that principalID holds no role there.
+func (e *env) wantKeyGone(principalID, secret string) {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.vault.GetDeleted(ctx, e.admin, "default", secret); err != nil {
+		e.t.Errorf("GetDeleted(%s) = %v, want the upstream key soft-deleted", secret, err)
+	}
+	as, _, err := e.access.Assignments(ctx, store.AssignmentFilter{PrincipalID: principalID}, store.Page{Limit: 100})
+	if err != nil || len(as) != 0 {
+		e.t.Errorf("role assignments of the account's identity = %+v, %v; want none", as, err)
+	}
 }
