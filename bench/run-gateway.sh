@@ -2,9 +2,11 @@
 # run-gateway.sh measures the AI gateway end to end: chat completions over
 # HTTPS from a separate load process (lkload chat) through the gateway to an
 # OpenAI-compatible upstream (fakeupstream), next to the same calls made to
-# the upstream directly and through a bare httputil.ReverseProxy (the cost
-# of a proxy hop alone), in the same run; JSON answers and streams, at each
-# connection count. See bench/README.md for how to read the table it prints.
+# the upstream directly, through a TLS relay that decrypts and encrypts again
+# and reads nothing (the floor under any gateway that must read a request),
+# and through a bare httputil.ReverseProxy (the cost of a Go proxy hop
+# alone), in the same run; JSON answers and streams, at each connection
+# count. See bench/README.md for how to read the table it prints.
 #
 #   bench/run-gateway.sh                         # 1 and 32 connections, 10 s each
 #   DURATION=5 CONNECTIONS="1 8 32" bench/run-gateway.sh
@@ -17,12 +19,13 @@
 # for the upstream through SSL_CERT_FILE). Otherwise a standalone gateway
 # built from the package's test binary
 # (-tags gatewaybench; internal/gateway/runner_bench_test.go) with latchkey
-# serve's TLS and timeout settings, which also serves the bare proxy. To
+# serve's TLS and timeout settings, which also serves the relay and the bare
+# proxy. To
 # measure another gateway instead (the
 # real server, once an account there forwards to https://127.0.0.1:$UPSTREAM_PORT/v1
 # with the key $UPSTREAM_KEY), set GATEWAY_URL (its chat completions URL),
 # GATEWAY_KEY (the caller's api-key) and GATEWAY_PID (its process, for the
-# CPU figures); the bare proxy is then left out. `latchkey dev` is started in
+# CPU figures); the relay and the bare proxy are then left out. `latchkey dev` is started in
 # every case: its CA and server certificate serve all the processes.
 #
 # Everything listens on 127.0.0.1 only, every step has a time limit, and the
@@ -36,6 +39,7 @@ source bench/lib.sh
 UPSTREAM_PORT=${UPSTREAM_PORT:-18445}
 GATEWAY_PORT=${GATEWAY_PORT:-18446}
 PROXY_PORT=${PROXY_PORT:-18447}
+RELAY_PORT=${RELAY_PORT:-18448}
 UPSTREAM_KEY=${UPSTREAM_KEY:-sk-bench-upstream}
 GATEWAY_URL=${GATEWAY_URL:-}
 GATEWAY_KEY=${GATEWAY_KEY:-bench-caller-key}
@@ -44,6 +48,7 @@ UPSTREAM_HTTP1=${UPSTREAM_HTTP1:-}
 GATEWAY=${GATEWAY:-}
 upstream_url="https://127.0.0.1:$UPSTREAM_PORT/v1/chat/completions"
 proxy_url=""
+relay_url=""
 paths="direct gateway"
 
 build_all
@@ -73,6 +78,7 @@ elif [[ -z $GATEWAY_URL ]]; then
 	echo "== start the gateway runner on 127.0.0.1:$GATEWAY_PORT"
 	"$work/bin/gateway.test" -test.run '^TestRunGateway$' -test.timeout 0 -gateway.data "$data" \
 		-gateway.addr "127.0.0.1:$GATEWAY_PORT" -gateway.proxy-addr "127.0.0.1:$PROXY_PORT" \
+		-gateway.relay-addr "127.0.0.1:$RELAY_PORT" \
 		-gateway.upstream "https://127.0.0.1:$UPSTREAM_PORT/v1" \
 		-gateway.upstream-key "$UPSTREAM_KEY" -gateway.caller-key "$GATEWAY_KEY" \
 		-gateway.upstream-http1="$([[ -n $UPSTREAM_HTTP1 ]] && echo true || echo false)" 2>"$work/gateway.err" &
@@ -80,7 +86,8 @@ elif [[ -z $GATEWAY_URL ]]; then
 	GATEWAY_PID=$!
 	GATEWAY_URL="https://127.0.0.1:$GATEWAY_PORT/accounts/bench/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
 	proxy_url="https://127.0.0.1:$PROXY_PORT/chat/completions"
-	paths="direct proxy gateway"
+	relay_url="https://127.0.0.1:$RELAY_PORT/v1/chat/completions"
+	paths="direct relay proxy gateway"
 fi
 [[ -n $GATEWAY_PID ]] || { echo "GATEWAY_URL is set: set GATEWAY_PID to its process too" >&2; exit 1; }
 
@@ -92,9 +99,9 @@ for _ in $(seq 100); do
 done
 
 # run KIND PATH C runs lkload chat for KIND (json or stream) on PATH (direct,
-# proxy or gateway) at C connections and keeps its result line and the CPU
+# relay, proxy or gateway) at C connections and keeps its result line and the CPU
 # the server processes used: the upstream's, and the gateway's (the runner
-# serves the bare proxy too).
+# serves the relay and the bare proxy too).
 declare -A result cpu_up cpu_gw
 run() {
 	local kind=$1 path=$2 c=$3 limit=$((DURATION + WARMUP + 30)) out u0 u1 g0 g1 t0 t1
@@ -102,6 +109,7 @@ run() {
 	[[ $kind == stream ]] && args+=(--stream)
 	case $path in
 	direct) args+=(--url "$upstream_url" --header authorization --key "$UPSTREAM_KEY") ;;
+	relay) args+=(--url "$relay_url" --header authorization --key "$UPSTREAM_KEY") ;;
 	proxy) args+=(--url "$proxy_url" --header api-key --key "$GATEWAY_KEY") ;;
 	gateway) args+=(--url "$GATEWAY_URL" --header api-key --key "$GATEWAY_KEY") ;;
 	esac
@@ -130,7 +138,7 @@ echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
 echo "rps: good answers per second; p50, p99: latency in ms; cores: CPU used by the upstream (up) and the"
-echo "gateway's process (gw, which serves the bare proxy too), of $(nproc); µs/call: gw CPU per answer; the last"
+echo "gateway's process (gw, which serves the relay and the bare proxy too), of $(nproc); µs/call: gw CPU per answer; the last"
 echo "two columns compare each path with the direct calls of the same row group"
 printf '%-5s %-6s %-8s | %6s %6s %6s | %5s %5s %7s | %9s %12s\n' conns kind path rps p50 p99 up gw "µs/call" "rps/direct" "added p50 ms"
 for c in $CONNECTIONS; do

@@ -26,7 +26,7 @@ import (
 //	client ──TLS──▶ ReverseProxy ──TLS──▶ upstream          (proxy)
 //	client ──TLS──▶ front + Gateway ──TLS──▶ upstream       (gateway)
 //
-// The front mounts the gateway as httpapi will (minus authentication, which
+// The front mounts the gateway as httpapi does (minus authentication, which
 // here is one header compare) with limits set but never reached, so the
 // limiter and the meter run. docs/benchmarks.md records the figures.
 

@@ -25,7 +25,7 @@ import (
 )
 
 // The test's front is a small HTTPS server that mounts the gateway the way
-// internal/httpapi will: it gives each request an id, authenticates the
+// internal/httpapi does: it gives each request an id, authenticates the
 // caller from the credential it sends (a fixed table here), and hands the
 // call to ServeOpenAI or ServeAzureOpenAI, writing a returned error with the
 // Azure OpenAI error shape.

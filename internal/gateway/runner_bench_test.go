@@ -27,24 +27,29 @@ import (
 )
 
 // This file is built only with -tags gatewaybench. It turns the package's
-// test binary into a standalone gateway for bench/run-gateway.sh, until the
-// account routes of latchkey serve mount the gateway (then the script points
-// at latchkey dev instead): packages under bench/ may not import Latchkey's.
-// It serves the gateway's two surfaces over HTTPS, as httpapi will, with
+// test binary into a standalone gateway for bench/run-gateway.sh, the
+// gateway without the server around it (GATEWAY=latchkey measures latchkey
+// dev instead): packages under bench/ may not import Latchkey's.
+// It serves the gateway's two surfaces over HTTPS, as httpapi does, with
 // one account ("bench"), one caller key and limits that are never reached;
 // and, on a second address, a bare httputil.ReverseProxy to the same
-// upstream, the yardstick for the cost of a proxy hop. It runs until it is
-// sent SIGTERM or SIGINT:
+// upstream, the yardstick for the cost of a proxy hop; and, on a third, a
+// TLS relay that decrypts each connection and copies its bytes to the
+// upstream over a TLS connection of its own, the floor under any gateway
+// that must read a request to inject a credential. It runs until it is sent
+// SIGTERM or SIGINT:
 //
 //	go test -c -tags gatewaybench -o gateway.test ./internal/gateway
 //	./gateway.test -test.run '^TestRunGateway$' -gateway.data .latchkey \
 //		-gateway.addr 127.0.0.1:18446 -gateway.proxy-addr 127.0.0.1:18447 \
+//		-gateway.relay-addr 127.0.0.1:18448 \
 //		-gateway.upstream https://127.0.0.1:18445/v1 \
 //		-gateway.upstream-key sk-bench-upstream -gateway.caller-key bench-caller-key
 
 var (
 	runAddr        = flag.String("gateway.addr", "127.0.0.1:18446", "address to listen on")
 	runProxyAddr   = flag.String("gateway.proxy-addr", "127.0.0.1:18447", "address of the bare reverse proxy")
+	runRelayAddr   = flag.String("gateway.relay-addr", "127.0.0.1:18448", "address of the TLS relay")
 	runData        = flag.String("gateway.data", ".latchkey", "dev server data folder: server.pem, server-key.pem and ca.pem")
 	runUpstream    = flag.String("gateway.upstream", "https://127.0.0.1:18445/v1", "the upstream's OpenAI base URL")
 	runUpstreamKey = flag.String("gateway.upstream-key", "sk-bench-upstream", "the key the gateway injects")
@@ -146,6 +151,12 @@ func TestRunGateway(t *testing.T) {
 		go func() { errc <- srv.ServeTLS(ln, "", "") }()
 		log.Warn("gateway runner listening", "serves", s.what, "address", ln.Addr().String(), "upstream", base.String())
 	}
+	relay, err := serveRelay(*runRelayAddr, cert, base.Host, roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	log.Warn("gateway runner listening", "serves", "TLS relay", "address", relay.Addr().String(), "upstream", base.Host)
 	select {
 	case err := <-errc:
 		t.Fatal(err)
@@ -163,4 +174,44 @@ func TestRunGateway(t *testing.T) {
 	}
 	u := g.Usage("bench")
 	log.Warn("gateway runner stopped", "requests", u.Requests, "prompt_tokens", u.PromptTokens, "completion_tokens", u.CompletionTokens)
+}
+
+// serveRelay listens on addr for TLS connections that speak HTTP/1.1 and
+// relays each one's bytes, decrypted, to a TLS connection of its own to
+// upstream (a host:port), and back. It reads nothing of the HTTP inside: it
+// is a hop that decrypts and encrypts again and does no more. Closing the
+// listener it returns stops it taking connections; those open end when
+// either side closes.
+func serveRelay(addr string, cert tls.Certificate, upstream string, roots *x509.CertPool) (net.Listener, error) {
+	ln, err := tls.Listen("tcp", addr, &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"http/1.1"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	upCfg := &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := tls.Dial("tcp", upstream, upCfg)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() {
+					_, _ = io.Copy(u, c) // the hop ends when either side closes
+					_ = u.CloseWrite()
+				}()
+				_, _ = io.Copy(c, u)
+			}()
+		}
+	}()
+	return ln, nil
 }
