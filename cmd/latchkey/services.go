@@ -80,7 +80,8 @@ func startServices(ctx context.Context, c Config, logger *slog.Logger, keys *sea
 	if err != nil {
 		return nil, nil, err
 	}
-	vs, err := vault.New(ctx, vault.Options{Store: st, Keys: keys, Access: acc, TenantID: inst.TenantID, Logger: logger, Feed: feed, Sync: sync})
+	vs, err := vault.New(ctx, vault.Options{Store: st, Keys: keys, Access: acc, TenantID: inst.TenantID, Logger: logger, Feed: feed, Sync: sync,
+		Audit: vaultAudit(trail, logger)})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,16 +176,33 @@ func accessAudit(trail *audit.Writer, logger *slog.Logger) func(ctx context.Cont
 		if audit.Annotate(ctx, e.Scope, detail) {
 			return
 		}
-		ev := audit.Event{
+		recordOwn(ctx, trail, logger, "an access change", audit.Event{
 			Operation: "Latchkey.Authorization/" + e.Operation, PrincipalID: e.CallerID, Scope: e.Scope,
 			Result: audit.Result(e.Result), Reason: detail,
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := trail.Record(rctx, ev); err != nil {
-			logger.ErrorContext(ctx, "an access change could not be recorded in the audit trail", "operation", ev.Operation,
-				"principal_id", e.CallerID, "scope", e.Scope, "err", err)
-		}
+		})
+	}
+}
+
+// recordOwn records ev, an event of its own that no request's event carries,
+// waiting up to 10 s for it to be stored; what names it in the error logged
+// when it cannot be.
+func recordOwn(ctx context.Context, trail *audit.Writer, logger *slog.Logger, what string, ev audit.Event) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := trail.Record(rctx, ev); err != nil {
+		logger.ErrorContext(ctx, what+" could not be recorded in the audit trail", "operation", ev.Operation,
+			"principal_id", ev.PrincipalID, "scope", ev.Scope, "err", err)
+	}
+}
+
+// vaultAudit records what the vault does by itself (a secret purged at its
+// scheduled date) in the audit trail, as an event of its own with no caller:
+// no principal id, and the principal name "latchkey".
+func vaultAudit(trail *audit.Writer, logger *slog.Logger) func(ctx context.Context, e vault.Event) {
+	return func(ctx context.Context, e vault.Event) {
+		recordOwn(ctx, trail, logger, "what the vault did by itself", audit.Event{
+			Operation: e.Operation, PrincipalName: "latchkey", Scope: e.Scope, Result: audit.Allowed, Reason: e.Reason,
+		})
 	}
 }
 

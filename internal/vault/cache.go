@@ -3,9 +3,12 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/store"
 )
 
@@ -146,18 +149,30 @@ func (s *Service) applyChanges(_ context.Context, cs []store.Change) error {
 	return nil
 }
 
-// purgeDue purges soft-deleted secrets whose scheduled purge date has passed.
+// purgeDue purges soft-deleted secrets whose scheduled purge date has passed,
+// and records each purge in the audit trail. A secret another replica purged
+// first is its to record.
 func (s *Service) purgeDue(ctx context.Context) error {
 	due, err := s.store.SecretsDue(ctx, s.now(), 100)
 	if err != nil {
 		return err
 	}
 	for _, sec := range due {
-		if err := s.store.PurgeSecret(ctx, sec.Vault, sec.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+		err := s.store.PurgeSecret(ctx, sec.Vault, sec.Name)
+		s.cache.drop(sec.Vault, sec.Name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
 			return err
 		}
-		s.cache.drop(sec.Vault, sec.Name)
 		s.log.InfoContext(ctx, "purged a deleted secret at its scheduled date", "vault", sec.Vault, "secret", sec.Name)
+		s.audit(ctx, Event{
+			Operation: access.SecretsPurge,
+			Scope:     s.Scope(ctx, sec.Vault, sec.Name),
+			Reason: fmt.Sprintf("secret %s of vault %s purged at its scheduled date %s (deleted %s)", sec.Name, sec.Vault,
+				sec.ScheduledPurge.UTC().Format(time.RFC3339), sec.Deleted.UTC().Format(time.RFC3339)),
+		})
 	}
 	return nil
 }

@@ -48,9 +48,20 @@ type Options struct {
 	Feed *store.Follower
 	// Sync is called after every write: it waits until the other replicas
 	// have applied it (store.Barrier). Nil: no wait.
-	Sync   func(ctx context.Context) error
+	Sync func(ctx context.Context) error
+	// Audit receives what the vault does by itself, without a request (a
+	// secret purged at its scheduled date), once it is done; nil discards.
+	Audit  func(ctx context.Context, e Event)
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// Event is something the vault did by itself, for the audit trail: no
+// caller asked for it, so it names none.
+type Event struct {
+	Operation string // the action, e.g. access.SecretsPurge
+	Scope     string // the secret's scope; "" when its vault is gone
+	Reason    string // what was done and why, for people
 }
 
 // Service is the vault service. It is safe for concurrent use; Run keeps its
@@ -62,6 +73,7 @@ type Service struct {
 	tenant  string
 	log     *slog.Logger
 	now     func() time.Time
+	audit   func(ctx context.Context, e Event)
 	cache   *cache
 	feed    *store.Follower
 	ownFeed bool
@@ -73,7 +85,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Store == nil || opts.Keys == nil || opts.Access == nil || opts.TenantID == "" {
 		return nil, errors.New("vault.New: Store, Keys, Access and TenantID are required")
 	}
-	s := &Service{store: opts.Store, keys: opts.Keys, access: opts.Access, tenant: opts.TenantID, log: opts.Logger, now: opts.Now}
+	s := &Service{store: opts.Store, keys: opts.Keys, access: opts.Access, tenant: opts.TenantID, log: opts.Logger, now: opts.Now, audit: opts.Audit}
+	if s.audit == nil {
+		s.audit = func(context.Context, Event) {}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

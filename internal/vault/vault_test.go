@@ -1,13 +1,16 @@
 package vault_test
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/latchkey/latchkey/internal/access"
 	"github.com/latchkey/latchkey/internal/errs"
 	"github.com/latchkey/latchkey/internal/store"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -90,6 +93,63 @@ func TestValidityWindow(t *testing.T) {
 	list, _, err := e.vault.List(ctx, e.admin, "default", store.Page{})
 	if err != nil || len(list) != 4 {
 		t.Errorf("List = %d secrets, %v; want 4", len(list), err)
+	}
+}
+
+// TestScheduledPurge: a soft-deleted secret is purged by the vault itself
+// once its scheduled date has passed, not before, and each purge is recorded
+// once (Options.Audit), by the replica that did it.
+func TestScheduledPurge(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	var mu sync.Mutex
+	var events []vault.Event
+	replica := func() *vault.Service {
+		svc, err := vault.New(ctx, vault.Options{Store: e.db, Keys: e.keys, Access: e.access, TenantID: e.tenant, Now: e.clock.Now,
+			Audit: func(_ context.Context, ev vault.Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	a, b := replica(), replica()
+	if _, err := e.vault.UpdateSettings(ctx, e.admin, "default", vault.SettingsUpdate{RetentionDays: ptr(7)}); err != nil {
+		t.Fatal(err)
+	}
+	e.set("gone", "v1", vault.SetParams{})
+	e.set("kept", "v1", vault.SetParams{})
+	d, err := e.vault.Delete(ctx, e.admin, "default", "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(7*24*time.Hour - time.Second)
+	if err := a.PurgeDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.vault.GetDeleted(ctx, e.admin, "default", "gone"); err != nil || len(events) != 0 {
+		t.Fatalf("before its date: GetDeleted = %v, %d events; want the secret kept, no event", err, len(events))
+	}
+	e.clock.Advance(2 * time.Second) // past the date
+	if err := a.PurgeDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PurgeDue(ctx); err != nil { // the other replica finds nothing left to do
+		t.Fatal(err)
+	}
+	_, err = a.GetDeleted(ctx, e.admin, "default", "gone") // a dropped it from its cache; e.vault follows the change feed
+	wantKind(t, "GetDeleted after the scheduled purge", err, errs.NotFound, "SecretNotFound", "")
+	if _, err := a.Get(ctx, e.admin, "default", "kept", ""); err != nil {
+		t.Errorf("a secret not deleted: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 1 {
+		t.Fatalf("events = %+v, want one", events)
+	}
+	ev := events[0]
+	want := "secret gone of vault default purged at its scheduled date " + d.ScheduledPurge.UTC().Format(time.RFC3339)
+	if ev.Operation != access.SecretsPurge || ev.Scope != "/hubs/default/vaults/default/secrets/gone" || !strings.HasPrefix(ev.Reason, want) {
+		t.Errorf("event = %+v, want %s at the secret's scope, reason starting %q", ev, access.SecretsPurge, want)
 	}
 }
 
