@@ -29,8 +29,11 @@ type Account struct {
 	ActiveKey   string           `json:"activeKey"`
 	Rotation    *AccountRotation `json:"rotation,omitempty"` // a rotation under way
 	LastRotated *time.Time       `json:"lastRotated,omitempty"`
-	Created     time.Time        `json:"created"`
-	Updated     time.Time        `json:"updated"`
+	// DisableLocalAuth: the data plane refuses the account's keys and the
+	// STS tokens minted from them, and takes Entra tokens only.
+	DisableLocalAuth bool      `json:"disableLocalAuth"`
+	Created          time.Time `json:"created"`
+	Updated          time.Time `json:"updated"`
 }
 
 // AccountUpstream says where an account forwards calls and how it
@@ -78,6 +81,9 @@ type AccountRequest struct {
 	Upstream    *AccountUpstreamRequest `json:"upstream,omitempty"`
 	Deployments *map[string]string      `json:"deployments,omitempty"`
 	Limits      *AccountLimits          `json:"limits,omitempty"`
+	// DisableLocalAuth true refuses keys and STS tokens on the data plane;
+	// false takes them again.
+	DisableLocalAuth *bool `json:"disableLocalAuth,omitempty"`
 }
 
 // AccountUpstreamRequest sets an account's upstream.

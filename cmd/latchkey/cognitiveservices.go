@@ -35,7 +35,7 @@ upstream with the upstream's own credential, which callers never see. Account na
 unique in the tenant, so commands other than create need no hub.
 
   latchkey cognitiveservices account create --hub H --name A --upstream URL [--upstream-key-file F]
-  latchkey cognitiveservices account update --name A [--upstream URL] [--upstream-key-file F] ...
+  latchkey cognitiveservices account update --name A [--upstream URL] [--upstream-key-file F] [--disable-local-auth] ...
   latchkey cognitiveservices account show|delete --name A
   latchkey cognitiveservices account list [--hub H]
   latchkey cognitiveservices account usage --name A          requests and tokens per caller
@@ -45,7 +45,8 @@ unique in the tenant, so commands other than create need no hub.
 
 The upstream's key is read from a file (never a flag's value) and kept as a secret of the
 hub's vault (--upstream-key-vault when the hub has several), readable by the account's
-managed identity.`,
+managed identity. --disable-local-auth (Azure's disableLocalAuth) makes the data plane
+refuse the account's keys and STS tokens, so that callers must use Entra tokens.`,
 	}
 	f := addServerFlags(account)
 	account.AddCommand(accountCreate(e, f), accountUpdate(e, f), accountShow(e, f), accountList(e, f), accountDelete(e, f), accountUsage(e, f),
@@ -57,7 +58,7 @@ managed identity.`,
 // upstreamFlags are the flags that set an account's upstream.
 type upstreamFlags struct {
 	url, keyFile, vault, header, audience string
-	identity, noAuth                      bool
+	identity, noAuth, disableLocalAuth    bool
 	deployments                           []string
 	rpm, tpm                              int
 }
@@ -73,6 +74,7 @@ func addUpstreamFlags(fs *pflag.FlagSet, u *upstreamFlags) {
 	fs.StringSliceVar(&u.deployments, "deployment", nil, "Azure OpenAI deployments as NAME=MODEL,...: a call to deployment NAME asks the upstream for MODEL")
 	fs.IntVar(&u.rpm, "requests-per-minute", 0, "the most requests per minute of each caller (0: unlimited)")
 	fs.IntVar(&u.tpm, "tokens-per-minute", 0, "the most tokens per minute of each caller (0: unlimited)")
+	fs.BoolVar(&u.disableLocalAuth, "disable-local-auth", false, "refuse the account's keys and STS tokens: callers need Entra tokens (=false takes keys again)")
 }
 
 // request turns the flags that were given into a request.
@@ -122,6 +124,10 @@ func (u *upstreamFlags) request(fs *pflag.FlagSet) (client.AccountRequest, error
 	if fs.Changed("requests-per-minute") || fs.Changed("tokens-per-minute") {
 		req.Limits = &client.AccountLimits{RequestsPerMinute: u.rpm, TokensPerMinute: u.tpm}
 	}
+	if fs.Changed("disable-local-auth") {
+		v := u.disableLocalAuth
+		req.DisableLocalAuth = &v
+	}
 	return req, nil
 }
 
@@ -162,7 +168,7 @@ func accountCreate(e *env, f *serverFlags) *cobra.Command {
 }
 
 func accountUpdate(e *env, f *serverFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "update", Short: "Change an account's upstream, deployments or limits", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "update", Short: "Change an account's upstream, deployments, limits or key authentication", Args: cobra.NoArgs}
 	name := requiredFlag(cmd, "name", "the account's name")
 	var u upstreamFlags
 	addUpstreamFlags(cmd.Flags(), &u)
@@ -244,9 +250,13 @@ func accountUsage(e *env, f *serverFlags) *cobra.Command {
 }
 
 func accountTable(as ...client.Account) table {
-	t := table{header: []string{"Name", "Hub", "Endpoint", "Upstream", "Auth", "ActiveKey"}}
+	t := table{header: []string{"Name", "Hub", "Endpoint", "Upstream", "Auth", "ActiveKey", "LocalAuth"}}
 	for _, a := range as {
-		t.rows = append(t.rows, []string{a.Name, a.Hub, a.Endpoint, a.Upstream.URL, a.Upstream.Auth, a.ActiveKey})
+		local := "enabled"
+		if a.DisableLocalAuth {
+			local = "disabled"
+		}
+		t.rows = append(t.rows, []string{a.Name, a.Hub, a.Endpoint, a.Upstream.URL, a.Upstream.Auth, a.ActiveKey, local})
 	}
 	return t
 }

@@ -170,6 +170,23 @@ func TestCognitiveServicesCLI(t *testing.T) {
 		t.Errorf("key2 after regenerating key1: %d, want 200", status)
 	}
 	d.fails("key1 or key2", "cognitiveservices", "account", "keys", "regenerate", "--name", "aoai", "--key-name", "key3")
+
+	// --disable-local-auth refuses keys (403, Azure's AuthenticationTypeDisabled) until turned off.
+	if u := decodeOut[client.Account](t, d.ok("cognitiveservices", "account", "update", "--name", "aoai", "--disable-local-auth")); !u.DisableLocalAuth {
+		t.Errorf("account update --disable-local-auth = %+v", u)
+	}
+	if list := d.ok("cognitiveservices", "account", "list"); !strings.Contains(list, "disabled") {
+		t.Errorf("account list does not show local auth disabled:\n%s", list)
+	}
+	if status, body := dd.issueToken(t, "aoai", keys["key2"]); status != http.StatusForbidden || !strings.Contains(body, "AuthenticationTypeDisabled") {
+		t.Errorf("key2 under --disable-local-auth: %d %s; want 403 AuthenticationTypeDisabled", status, body)
+	}
+	if u := decodeOut[client.Account](t, d.ok("cognitiveservices", "account", "update", "--name", "aoai", "--disable-local-auth=false")); u.DisableLocalAuth {
+		t.Errorf("account update --disable-local-auth=false = %+v", u)
+	}
+	if status, _ := dd.issueToken(t, "aoai", keys["key2"]); status != http.StatusOK {
+		t.Errorf("key2 with local auth back: %d, want 200", status)
+	}
 	if active := decodeOut[client.ActiveKey](t, d.ok("cognitiveservices", "account", "keys", "active", "--name", "aoai")); active.KeyName != "key1" || active.Key != after.Key1 {
 		t.Errorf("keys active = %+v", active)
 	}

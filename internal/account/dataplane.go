@@ -3,6 +3,8 @@ package account
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -39,6 +41,9 @@ func (s *Service) AuthenticateKey(ctx context.Context, name, key, address string
 	if err != nil {
 		return Caller{}, err
 	}
+	if err := localAuth(o, a); err != nil {
+		return Caller{}, err
+	}
 	if key == "" {
 		return Caller{}, errs.E(errs.Unauthenticated, o, "no subscription key: send one of the account's keys in Ocp-Apim-Subscription-Key or api-key", nil)
 	}
@@ -58,6 +63,21 @@ func (s *Service) AuthenticateKey(ctx context.Context, name, key, address string
 	now := s.now()
 	s.uses.record(useKey{a.Name, e.name, e.version, address, ViaKey}, now)
 	return Caller{Account: a.Name, Scope: a.Scope, Key: e.name, Version: e.version, Via: ViaKey, Address: address}, nil
+}
+
+// ErrLocalAuthDisabled is the cause of the Forbidden error that a key or an
+// STS token gets from an account with DisableLocalAuth set.
+var ErrLocalAuthDisabled = errors.New("local authentication is disabled")
+
+// localAuth refuses a key or an STS token when account a takes neither.
+// It is checked before the credential, which is then not looked at.
+func localAuth(o string, a *Account) error {
+	if !a.DisableLocalAuth {
+		return nil
+	}
+	return errs.E(errs.Forbidden, o, fmt.Sprintf(
+		"key based authentication is disabled for account %s (disableLocalAuth): call with a Microsoft Entra token for https://cognitiveservices.azure.com instead, or have the account's owner turn keys back on (latchkey cognitiveservices account update --name %s --disable-local-auth=false)",
+		a.Name, a.Name), ErrLocalAuthDisabled)
 }
 
 // UpstreamCredential is the credential an account sends its upstream: a

@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +232,54 @@ func (e *env) token(name string, key account.Key) string {
 		e.t.Fatalf("IssueToken = %v", err)
 	}
 	return tok
+}
+
+// TestDisableLocalAuth: with DisableLocalAuth the account's keys and the STS
+// tokens minted from them are refused (Forbidden, ErrLocalAuthDisabled), a
+// wrong key the same way, so the answer tells nothing of the key; the keys
+// stay and work again once it is turned off.
+func TestDisableLocalAuth(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.create("aoai", "")
+	ks := e.listKeys("aoai")
+	c, err := e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := e.accounts.IssueToken(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(v bool) {
+		t.Helper()
+		a, err := e.accounts.Update(ctx, e.admin, "aoai", account.Spec{DisableLocalAuth: &v})
+		if err != nil || a.DisableLocalAuth != v {
+			t.Fatalf("Update(DisableLocalAuth %v) = %v, %v", v, a.DisableLocalAuth, err)
+		}
+	}
+	set(true)
+	for name, try := range map[string]func() error{
+		"key1": func() error {
+			_, err := e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1")
+			return err
+		},
+		"a wrong key": func() error { _, err := e.accounts.AuthenticateKey(ctx, "aoai", "nope", "10.0.0.1"); return err },
+		"a token":     func() error { _, err := e.accounts.AuthenticateToken(ctx, "aoai", tok, "10.0.0.1"); return err },
+	} {
+		err := try()
+		if errs.KindOf(err) != errs.Forbidden || !errors.Is(err, account.ErrLocalAuthDisabled) || !strings.Contains(errs.Message(err), "Entra token") {
+			t.Errorf("%s under DisableLocalAuth = %v, want Forbidden (ErrLocalAuthDisabled) pointing to Entra tokens", name, err)
+		}
+	}
+	if got := e.listKeys("aoai"); got != ks {
+		t.Error("the keys changed under DisableLocalAuth")
+	}
+	set(false)
+	if _, err := e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1"); err != nil {
+		t.Errorf("key1 once keys are back = %v", err)
+	}
+	if _, err := e.accounts.AuthenticateToken(ctx, "aoai", tok, "10.0.0.1"); err != nil {
+		t.Errorf("the token once keys are back = %v", err)
+	}
 }

@@ -90,6 +90,10 @@ type properties struct {
 	ActiveKey   string    `json:"activeKey"`
 	Rotation    *Rotation `json:"rotation,omitempty"`
 	LastRotated time.Time `json:"lastRotated,omitzero"`
+	// DisableLocalAuth refuses the account's keys, and the STS tokens
+	// minted from them, on the data plane: only Entra tokens are taken.
+	// The keys still exist, and can be listed and regenerated.
+	DisableLocalAuth bool `json:"disableLocalAuth,omitempty"`
 }
 
 // accountOf reads an account from its resource record.
@@ -141,12 +145,15 @@ type Spec struct {
 	Audience    *string
 	Deployments *map[string]string
 	Limits      *Limits
+	// DisableLocalAuth, when true, refuses keys and STS tokens on the data
+	// plane (Azure's disableLocalAuth).
+	DisableLocalAuth *bool
 }
 
 // empty reports whether s changes nothing.
 func (s Spec) empty() bool {
 	return s.Kind == nil && s.UpstreamURL == nil && s.UpstreamAuth == nil && s.UpstreamKey == nil && s.KeyHeader == nil &&
-		s.Vault == "" && s.Audience == nil && s.Deployments == nil && s.Limits == nil
+		s.Vault == "" && s.Audience == nil && s.Deployments == nil && s.Limits == nil && s.DisableLocalAuth == nil
 }
 
 // apply returns p with s applied and checked; keyGiven says an upstream key
@@ -226,6 +233,9 @@ func (s Spec) apply(op string, p properties) (properties, error) {
 			return p, errs.Invalidf(op, "limits", "limits are counts per minute: 0 (unlimited) or more")
 		}
 		p.Limits = *s.Limits
+	}
+	if s.DisableLocalAuth != nil {
+		p.DisableLocalAuth = *s.DisableLocalAuth
 	}
 	return p, nil
 }

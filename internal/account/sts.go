@@ -113,6 +113,9 @@ func (s *Service) AuthenticateToken(ctx context.Context, name, token, address st
 	if err != nil {
 		return Caller{}, err
 	}
+	if err := localAuth(o, a); err != nil {
+		return Caller{}, err
+	}
 	now := s.now()
 	c, ok := s.verified.get(token)
 	if !ok {

@@ -35,7 +35,7 @@ func (s *Server) accountView(r *http.Request, a account.Account) client.Account 
 		Limits:      client.AccountLimits{RequestsPerMinute: a.Limits.RequestsPerMinute, TokensPerMinute: a.Limits.TokensPerMinute},
 		Identity: client.AccountIdentity{Type: "SystemAssigned", PrincipalID: a.Identity.PrincipalID, ClientID: a.Identity.ClientID,
 			TenantID: s.identity.TenantID()},
-		ActiveKey: a.ActiveKey, Created: a.Created, Updated: a.Updated,
+		ActiveKey: a.ActiveKey, DisableLocalAuth: a.DisableLocalAuth, Created: a.Created, Updated: a.Updated,
 	}
 	if a.Identity.PrincipalID == "" {
 		out.Identity = client.AccountIdentity{Type: "None"}
@@ -56,7 +56,7 @@ func (s *Server) accountView(r *http.Request, a account.Account) client.Account 
 
 // specOf turns a request body into what the account service sets.
 func specOf(req client.AccountRequest) account.Spec {
-	spec := account.Spec{Kind: req.Kind, Deployments: req.Deployments}
+	spec := account.Spec{Kind: req.Kind, Deployments: req.Deployments, DisableLocalAuth: req.DisableLocalAuth}
 	if l := req.Limits; l != nil {
 		spec.Limits = &account.Limits{RequestsPerMinute: l.RequestsPerMinute, TokensPerMinute: l.TokensPerMinute}
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +185,81 @@ func callerUsage(gw *gateway.Gateway, key string) gateway.CallerUsage {
 		}
 	}
 	return gateway.CallerUsage{}
+}
+
+// TestAccountsDisableLocalAuth: with disableLocalAuth set, the official
+// client's key and STS token calls get 403 AuthenticationTypeDisabled, as
+// Azure answers, and so does the STS exchange, while an Entra token works;
+// turned off again, the same key and token work.
+func TestAccountsDisableLocalAuth(t *testing.T) {
+	up := newUpstream(t)
+	e := newKVEnv(t, newFakeClock(), gateway.New(gateway.Options{}))
+	ctx := context.Background()
+	admin := e.managementClient(e.admin)
+	upstreamURL, upstreamKey := up.URL+"/v1", "sk-upstream-only-77d0"
+	_, _, err := admin.CreateAccount(ctx, "default", "aoai", client.AccountRequest{
+		Upstream: &client.AccountUpstreamRequest{URL: &upstreamURL, Key: &upstreamKey, Vault: "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := admin.ListKeys(ctx, "aoai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts := e.sts("aoai", "Ocp-Apim-Subscription-Key", ks.Key1)
+	if sts.status != 200 {
+		t.Fatalf("the STS exchange = %d %s", sts.status, sts.body)
+	}
+	app := e.principal("chat-app", grant{"Cognitive Services User", "/hubs/default/accounts/aoai"})
+	cred, err := azidentity.NewClientSecretCredential(e.tenant, app.AppID, app.Secret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.sdkOptions(), DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const apiVersion = "2024-10-21"
+	byKey := openai.NewClient(azure.WithEndpoint(e.accountURL("aoai"), apiVersion), azure.WithAPIKey(ks.Key1),
+		option.WithHTTPClient(e.hc), option.WithMaxRetries(0))
+	byToken := openai.NewClient(option.WithBaseURL(e.accountURL("aoai")+"/v1/"), option.WithAPIKey(string(sts.body)),
+		option.WithHTTPClient(e.hc), option.WithMaxRetries(0))
+	byEntra := openai.NewClient(azure.WithEndpoint(e.accountURL("aoai"), apiVersion), azure.WithTokenCredential(cred),
+		option.WithHTTPClient(e.hc), option.WithMaxRetries(0))
+	call := func(c openai.Client) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o-mini",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")}})
+		return err
+	}
+	set := func(disabled bool) {
+		t.Helper()
+		a, err := admin.UpdateAccount(ctx, "aoai", client.AccountRequest{DisableLocalAuth: &disabled})
+		if err != nil || a.DisableLocalAuth != disabled {
+			t.Fatalf("UpdateAccount(disableLocalAuth %v) = %+v, %v", disabled, a.DisableLocalAuth, err)
+		}
+	}
+
+	set(true)
+	for name, c := range map[string]openai.Client{"subscription key": byKey, "STS token": byToken} {
+		var apiErr *openai.Error
+		if err := call(c); !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || apiErr.Code != "AuthenticationTypeDisabled" ||
+			!strings.Contains(apiErr.Message, "disableLocalAuth") {
+			t.Errorf("a call with a %s under disableLocalAuth = %v, want 403 AuthenticationTypeDisabled naming disableLocalAuth", name, err)
+		}
+	}
+	if a := e.sts("aoai", "Ocp-Apim-Subscription-Key", ks.Key2); a.status != 403 || !strings.Contains(string(a.body), "AuthenticationTypeDisabled") {
+		t.Errorf("the STS exchange under disableLocalAuth = %d %s, want 403 AuthenticationTypeDisabled", a.status, a.body)
+	}
+	if err := call(byEntra); err != nil {
+		t.Errorf("a call with an Entra token under disableLocalAuth = %v", err)
+	}
+	if again, err := admin.ListKeys(ctx, "aoai"); err != nil || again != ks {
+		t.Errorf("listKeys under disableLocalAuth = %v: the keys stay, unchanged", err)
+	}
+
+	set(false)
+	for name, c := range map[string]openai.Client{"subscription key": byKey, "STS token": byToken, "Entra token": byEntra} {
+		if err := call(c); err != nil {
+			t.Errorf("a call with a %s once keys are back = %v", name, err)
+		}
+	}
 }

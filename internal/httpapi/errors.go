@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/client"
+	"github.com/latchkey/latchkey/internal/account"
 	"github.com/latchkey/latchkey/internal/errs"
 	"github.com/latchkey/latchkey/internal/identity"
 	"github.com/latchkey/latchkey/internal/vault"
@@ -217,6 +218,9 @@ var accountCodeOf = [...]string{
 // request id also in apim-request-id, as Azure sends it.
 func writeAccountError(w http.ResponseWriter, kind errs.Kind, id string, err error) {
 	body := accountErrorBody{Error: accountErrorDetail{Code: accountCodeOf[kind], Message: defaultMessage[kind]}}
+	if errors.Is(err, account.ErrLocalAuthDisabled) {
+		body.Error.Code = "AuthenticationTypeDisabled" // Azure's code for a key refused under disableLocalAuth
+	}
 	if m := errs.Message(err); kind != errs.Internal && m != "" {
 		body.Error.Message = m
 	}
