@@ -243,14 +243,7 @@ func TestDisableLocalAuth(t *testing.T) {
 	ctx := t.Context()
 	e.create("aoai", "")
 	ks := e.listKeys("aoai")
-	c, err := e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := e.accounts.IssueToken(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := e.token("aoai", ks.Key1)
 	set := func(v bool) {
 		t.Helper()
 		a, err := e.accounts.Update(ctx, e.admin, "aoai", account.Spec{DisableLocalAuth: &v})

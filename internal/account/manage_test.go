@@ -245,18 +245,11 @@ func TestDelete(t *testing.T) {
 	ctx := t.Context()
 	a := e.create("aoai", "sk-x")
 	ks := e.listKeys("aoai")
-	c, err := e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := e.accounts.IssueToken(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := e.token("aoai", ks.Key1)
 	if err := e.accounts.Delete(ctx, e.admin, "aoai"); err != nil {
 		t.Fatalf("Delete = %v", err)
 	}
-	_, err = e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1")
+	_, err := e.accounts.AuthenticateKey(ctx, "aoai", ks.Key1.Reveal(), "10.0.0.1")
 	wantKind(t, "a key of the deleted account", err, errs.NotFound)
 	if _, err := e.ids.Principal(ctx, a.Identity.PrincipalID); errs.KindOf(err) != errs.NotFound {
 		t.Errorf("the deleted account's identity = %v, want NotFound", err)

@@ -36,25 +36,13 @@ func TestAccountsOpenAIClients(t *testing.T) {
 	admin := e.managementClient(e.admin)
 	upstreamURL, upstreamKey, vaultName := up.URL+"/v1", "sk-upstream-only-4c1e", "default"
 	deployments := map[string]string{"chat": "gpt-4o-mini"}
-	_, _, err := admin.CreateAccount(ctx, "default", "aoai", client.AccountRequest{Deployments: &deployments,
+	ks := createAOAI(t, admin, client.AccountRequest{Deployments: &deployments,
 		Upstream: &client.AccountUpstreamRequest{URL: &upstreamURL, Key: &upstreamKey, Vault: vaultName}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := admin.ListKeys(ctx, "aoai")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sts := e.sts("aoai", "Ocp-Apim-Subscription-Key", ks.Key2)
 	if sts.status != 200 {
 		t.Fatalf("the STS exchange = %d %s", sts.status, sts.body)
 	}
-	app := e.principal("chat-app", grant{"Cognitive Services User", "/hubs/default/accounts/aoai"})
-	cred, err := azidentity.NewClientSecretCredential(e.tenant, app.AppID, app.Secret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.sdkOptions(), DisableInstanceDiscovery: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, cred := e.chatApp()
 	const apiVersion = "2024-10-21"
 	clients := []struct {
 		name, model, caller string
@@ -176,6 +164,33 @@ func TestAccountsOpenAIClients(t *testing.T) {
 	}
 }
 
+// createAOAI creates account aoai in hub default as req says and returns its
+// keys.
+func createAOAI(t *testing.T, admin *client.Client, req client.AccountRequest) client.AccountKeys {
+	t.Helper()
+	if _, _, err := admin.CreateAccount(context.Background(), "default", "aoai", req); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := admin.ListKeys(context.Background(), "aoai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// chatApp makes a service principal "chat-app" with Cognitive Services User
+// on account aoai, and azidentity's credential for it.
+func (e *kvEnv) chatApp() (kvPrincipal, *azidentity.ClientSecretCredential) {
+	e.t.Helper()
+	app := e.principal("chat-app", grant{"Cognitive Services User", "/hubs/default/accounts/aoai"})
+	cred, err := azidentity.NewClientSecretCredential(e.tenant, app.AppID, app.Secret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.sdkOptions(), DisableInstanceDiscovery: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return app, cred
+}
+
 // callerUsage returns what the gateway metered of caller key for account
 // aoai.
 func callerUsage(gw *gateway.Gateway, key string) gateway.CallerUsage {
@@ -197,25 +212,13 @@ func TestAccountsDisableLocalAuth(t *testing.T) {
 	ctx := context.Background()
 	admin := e.managementClient(e.admin)
 	upstreamURL, upstreamKey := up.URL+"/v1", "sk-upstream-only-77d0"
-	_, _, err := admin.CreateAccount(ctx, "default", "aoai", client.AccountRequest{
+	ks := createAOAI(t, admin, client.AccountRequest{
 		Upstream: &client.AccountUpstreamRequest{URL: &upstreamURL, Key: &upstreamKey, Vault: "default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := admin.ListKeys(ctx, "aoai")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sts := e.sts("aoai", "Ocp-Apim-Subscription-Key", ks.Key1)
 	if sts.status != 200 {
 		t.Fatalf("the STS exchange = %d %s", sts.status, sts.body)
 	}
-	app := e.principal("chat-app", grant{"Cognitive Services User", "/hubs/default/accounts/aoai"})
-	cred, err := azidentity.NewClientSecretCredential(e.tenant, app.AppID, app.Secret,
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.sdkOptions(), DisableInstanceDiscovery: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cred := e.chatApp()
 	const apiVersion = "2024-10-21"
 	byKey := openai.NewClient(azure.WithEndpoint(e.accountURL("aoai"), apiVersion), azure.WithAPIKey(ks.Key1),
 		option.WithHTTPClient(e.hc), option.WithMaxRetries(0))
