@@ -192,28 +192,40 @@ func (s *Service) update(ctx context.Context, callerID string, a *Account, spec 
 	}
 	next := *a
 	next.properties = p
-	if a.Upstream.Secret != "" && p.Upstream.Secret == "" {
-		// The account no longer uses an upstream key (auth none or
-		// identity): its secret goes, and its identity's access to it.
-		if err := s.dropUpstreamKey(ctx, callerID, a); err != nil {
-			return Account{}, err
-		}
-	}
+	var target *secretTarget
 	if spec.UpstreamKey != nil {
 		want := spec.Vault
 		if want == "" {
 			want = a.Upstream.Vault
 		}
-		target, err := s.keyTarget(ctx, callerID, a.Hub, a.Name, want)
-		if err != nil {
+		if target, err = s.keyTarget(ctx, callerID, a.Hub, a.Name, want); err != nil {
 			return Account{}, err
 		}
+	}
+	// The key the account used goes once it no longer uses it: auth none or
+	// identity, or a new key kept in another vault. Whether the caller may
+	// delete it is checked before anything changes; it is deleted once the
+	// account no longer points at it, so calls never find it gone.
+	var old string // the old key's secret scope, to delete
+	if a.Upstream.Secret != "" && (p.Upstream.Secret == "" || target != nil && target.vault != a.Upstream.Vault) {
+		if old, err = s.mayDropUpstreamKey(ctx, callerID, a); err != nil {
+			return Account{}, err
+		}
+	}
+	if target != nil {
 		if err := s.storeUpstreamKey(ctx, callerID, &next, target, *spec.UpstreamKey); err != nil {
 			return Account{}, err
 		}
 	}
 	if err := s.saveProperties(ctx, &next); err != nil {
 		return Account{}, err
+	}
+	if old != "" {
+		if err := s.dropUpstreamKey(ctx, callerID, a, old); err != nil {
+			return Account{}, errs.E(errs.KindOf(err), o, fmt.Sprintf(
+				"account %s was changed, but the upstream key it no longer uses, secret %s of vault %s, could not be deleted: %s. Delete it there (latchkey keyvault secret delete --vault-name %s --name %s)",
+				a.Name, a.Upstream.Secret, a.Upstream.Vault, errs.Message(err), a.Upstream.Vault, a.Upstream.Secret), err)
+		}
 	}
 	return next, nil
 }
@@ -303,18 +315,18 @@ func (s *Service) Delete(ctx context.Context, callerID, name string) error {
 	return nil
 }
 
-// dropUpstreamKey removes the role assignments of account a's identity on
-// a's upstream key secret and soft-deletes the secret, as the caller, who
-// needs RoleAssignmentsDelete and SecretsDelete there (checked before
-// anything is removed). A secret or vault already gone is not an error.
-func (s *Service) dropUpstreamKey(ctx context.Context, callerID string, a *Account) error {
+// mayDropUpstreamKey checks that the caller may delete account a's upstream
+// key secret and its identity's role assignments there (SecretsDelete and
+// RoleAssignmentsDelete), and returns the secret's scope; "" when its vault
+// is gone, and with it the secret.
+func (s *Service) mayDropUpstreamKey(ctx context.Context, callerID string, a *Account) (string, error) {
 	const o = "account.dropUpstreamKey"
 	v, err := s.store.ResourceByName(ctx, store.Vault, a.Upstream.Vault)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil
+		return "", nil
 	case err != nil:
-		return errs.E(errs.Unavailable, o, "", err)
+		return "", errs.E(errs.Unavailable, o, "", err)
 	}
 	scope := v.Scope + "/secrets/" + a.Upstream.Secret
 	var missing []string
@@ -324,10 +336,18 @@ func (s *Service) dropUpstreamKey(ctx context.Context, callerID string, a *Accou
 		}
 	}
 	if len(missing) > 0 {
-		return errs.E(errs.Forbidden, o, fmt.Sprintf(
-			"account %s no longer uses its upstream key, so its secret %s of vault %s is deleted with its identity's access to it: the caller lacks %s at %s. Ask for Key Vault Secrets Officer and User Access Administrator there",
+		return "", errs.E(errs.Forbidden, o, fmt.Sprintf(
+			"account %s would no longer use its upstream key, so its secret %s of vault %s is deleted with its identity's access to it: the caller lacks %s at %s. Ask for Key Vault Secrets Officer and User Access Administrator there",
 			a.Name, a.Upstream.Secret, a.Upstream.Vault, strings.Join(missing, ", "), scope), nil)
 	}
+	return scope, nil
+}
+
+// dropUpstreamKey removes the role assignments of account a's identity at
+// scope, the scope of a's upstream key secret, and soft-deletes the secret,
+// as the caller (see mayDropUpstreamKey). A secret already gone is not an
+// error.
+func (s *Service) dropUpstreamKey(ctx context.Context, callerID string, a *Account, scope string) error {
 	if a.Identity.PrincipalID != "" {
 		as, _, err := s.access.Assignments(ctx, store.AssignmentFilter{PrincipalID: a.Identity.PrincipalID, Scope: scope}, store.Page{Limit: 100})
 		if err != nil {

@@ -297,6 +297,33 @@ func TestDeleteUpstreamKey(t *testing.T) {
 	}
 }
 
+// TestMoveUpstreamKey: a new upstream key kept in another vault of the hub
+// leaves no copy of the old one behind: the old secret is soft-deleted and
+// the identity's role moves with the key.
+func TestMoveUpstreamKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.create("aoai", "sk-one")
+	if _, err := e.access.CreateResource(ctx, e.admin, "/hubs/default/vaults/other"); err != nil {
+		t.Fatal(err)
+	}
+	k := account.NewKey("sk-two")
+	moved, err := e.accounts.Update(ctx, e.admin, "aoai", account.Spec{UpstreamKey: &k, Vault: "other"})
+	if err != nil || moved.Upstream.Vault != "other" {
+		t.Fatalf("Update to vault other = %+v, %v", moved.Upstream, err)
+	}
+	if cred, err := e.accounts.Credential(ctx, moved, "localhost"); err != nil || cred.Value.Reveal() != "Bearer sk-two" {
+		t.Errorf("the credential after the move: %v (want the new key)", err)
+	}
+	if _, err := e.vault.GetDeleted(ctx, e.admin, "default", a.Upstream.Secret); err != nil {
+		t.Errorf("the old secret in vault default: GetDeleted = %v, want it soft-deleted", err)
+	}
+	as, _, err := e.access.Assignments(ctx, store.AssignmentFilter{PrincipalID: a.Identity.PrincipalID}, store.Page{Limit: 10})
+	if err != nil || len(as) != 1 || as[0].Scope != "/hubs/default/vaults/other/secrets/"+a.Upstream.Secret {
+		t.Errorf("the identity's role assignments = %+v, %v; want one, on the secret in vault other", as, err)
+	}
+}
+
 // TestDeleteNeedsSecretsDelete: a caller who may delete the account but not
 // its upstream key deletes nothing, and is told what to ask for.
 func TestDeleteNeedsSecretsDelete(t *testing.T) {
