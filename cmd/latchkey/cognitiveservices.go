@@ -219,7 +219,7 @@ func accountList(e *env, f *serverFlags) *cobra.Command {
 }
 
 func accountDelete(e *env, f *serverFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "delete", Short: "Delete an account: its keys stop working at once; its upstream key stays recoverable in the vault", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "delete", Short: "Delete an account: its keys stop working at once; its upstream key is soft-deleted from its vault", Args: cobra.NoArgs}
 	name := requiredFlag(cmd, "name", "the account's name")
 	cmd.RunE = withClient(e, f, func(cmd *cobra.Command, c *client.Client, _ []string) error {
 		return c.DeleteAccountByName(cmd.Context(), *name)
