@@ -240,11 +240,11 @@ func TestAccessCLIEligible(t *testing.T) {
 	}
 	d.fails("already active", "role", "eligible", "activate", "--id", el.ID, "--justification", "again")
 	d.logout()
-	// The activation's audit event says what was activated, and why.
+	// The activation's audit event says what was activated, why, and until when.
 	acts := d.events("--operation", "Latchkey.Authorization/roleAssignmentScheduleRequests/write", "--result", "allowed", "--all")
 	if !slices.ContainsFunc(acts, func(ev client.AuditEvent) bool {
 		return ev.PrincipalID == sp.ID && ev.Scope == vault && strings.Contains(ev.Reason, `justification "incident 42"`) &&
-			strings.Contains(ev.Reason, "eligible.activate: principal "+sp.ID)
+			strings.Contains(ev.Reason, "eligible.activate: principal "+sp.ID) && strings.Contains(ev.Reason, "until "+act.Expires.UTC().Format(time.RFC3339))
 	}) {
 		t.Errorf("no audit event of the activation with its justification: %+v", acts)
 	}

@@ -169,6 +169,9 @@ func accessAudit(trail *audit.Writer, logger *slog.Logger) func(ctx context.Cont
 		if e.Reason != "" {
 			parts = append(parts, fmt.Sprintf("justification %q", e.Reason))
 		}
+		if !e.Until.IsZero() {
+			parts = append(parts, "until "+e.Until.UTC().Format(time.RFC3339))
+		}
 		detail := e.Operation
 		if len(parts) > 0 {
 			detail += ": " + strings.Join(parts, ", ")

@@ -42,8 +42,9 @@ type Event struct {
 	PrincipalID string
 	RoleID      string
 	Scope       string
-	Reason      string // the justification of an activation
-	Result      string // "allowed" or "denied"
+	Reason      string    // the justification of an activation
+	Until       time.Time // when an activation ends by itself; zero otherwise
+	Result      string    // "allowed" or "denied"
 }
 
 // Options configure a Service. Store is required.

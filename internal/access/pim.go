@@ -106,7 +106,8 @@ func (s *Service) Activate(ctx context.Context, callerID, id string, duration ti
 	if err := s.store.CreateRoleAssignment(ctx, a); err != nil {
 		return Assignment{}, store.Error(o, "an active assignment from eligibility "+e.ID+" (deactivate it first)", err)
 	}
-	s.audit(ctx, Event{Operation: "eligible.activate", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Reason: justification, Result: "allowed"})
+	s.audit(ctx, Event{Operation: "eligible.activate", CallerID: callerID, PrincipalID: e.PrincipalID, RoleID: e.RoleID, Scope: e.Scope, Reason: justification,
+		Until: a.Expires, Result: "allowed"})
 	return Assignment{RoleAssignment: a, RoleName: s.roleName(a.RoleID)}, s.applied(ctx, e.PrincipalID)
 }
 

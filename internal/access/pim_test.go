@@ -102,8 +102,8 @@ func TestPIM(t *testing.T) {
 			denied++
 		}
 	}
-	if allowed != 2 || denied != 1 || acts[len(acts)-1].Reason != "incident 43" {
-		t.Errorf("activation audit events = %+v, want 2 allowed (with the justification) and 1 denied", acts)
+	if allowed != 2 || denied != 1 || acts[len(acts)-1].Reason != "incident 43" || !acts[len(acts)-1].Until.Equal(a2.Expires) {
+		t.Errorf("activation audit events = %+v, want 2 allowed (with the justification and the end) and 1 denied", acts)
 	}
 }
 
