@@ -225,6 +225,26 @@ func (c *Client) ListConnectionSecrets(ctx context.Context, hub, project, name s
 	return out, err
 }
 
+// ConnectionUsage is what the callers of a connection's proxy used through
+// the answering server's gateway since it started: requests, and the tokens
+// the target reported when it answers as an OpenAI-compatible API does.
+type ConnectionUsage struct {
+	Connection       string        `json:"connection"` // the connection's scope
+	Requests         int64         `json:"requests"`
+	PromptTokens     int64         `json:"promptTokens"`
+	CompletionTokens int64         `json:"completionTokens"`
+	Callers          []CallerUsage `json:"callers"` // each caller, as principal:<object id>
+}
+
+// ConnectionUsage returns what the callers of a connection's proxy used, as
+// the answering server metered it. It needs what reading the connection
+// needs.
+func (c *Client) ConnectionUsage(ctx context.Context, hub, project, name string) (ConnectionUsage, error) {
+	var out ConnectionUsage
+	err := c.do(ctx, http.MethodGet, connectionPath(hub, project, name)+"/usage", nil, &out, http.StatusOK)
+	return out, err
+}
+
 // ConnectionProxyURL returns the base URL of the connection proxy for a
 // connection: a call to it plus the target's path reaches the connection's
 // target with its credential, sent with the caller's own token.

@@ -236,17 +236,23 @@ func accountUsage(e *env, f *serverFlags) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		t := table{header: []string{"Caller", "Requests", "PromptTokens", "CompletionTokens", "LastUsed"}}
-		for _, cu := range u.Callers {
-			last := ""
-			if cu.LastUsed != nil {
-				last = cu.LastUsed.Local().Format(time.RFC3339)
-			}
-			t.rows = append(t.rows, []string{cu.Key, fmt.Sprint(cu.Requests), fmt.Sprint(cu.PromptTokens), fmt.Sprint(cu.CompletionTokens), last})
-		}
-		return render(e.stdout, *out, u, t)
+		return render(e.stdout, *out, u, callerUsageTable(u.Callers))
 	})
 	return cmd
+}
+
+// callerUsageTable shows what each caller of an account or a connection
+// proxy used.
+func callerUsageTable(callers []client.CallerUsage) table {
+	t := table{header: []string{"Caller", "Requests", "PromptTokens", "CompletionTokens", "LastUsed"}}
+	for _, cu := range callers {
+		last := ""
+		if cu.LastUsed != nil {
+			last = cu.LastUsed.Local().Format(time.RFC3339)
+		}
+		t.rows = append(t.rows, []string{cu.Key, fmt.Sprint(cu.Requests), fmt.Sprint(cu.PromptTokens), fmt.Sprint(cu.CompletionTokens), last})
+	}
+	return t
 }
 
 func accountTable(as ...client.Account) table {

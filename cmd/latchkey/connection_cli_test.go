@@ -105,6 +105,15 @@ is_shared: false
 		t.Errorf("list:\n%s", list)
 	}
 
+	// usage: what the proxy metered of the connection (nothing yet), in JSON and as a table.
+	if u := decodeOut[client.ConnectionUsage](t, d.ok("connection", "usage", "--project", "default", "--name", "partner")); u.Connection != created.ID ||
+		u.Requests != 0 || u.Callers == nil {
+		t.Errorf("connection usage = %+v, want no calls yet of %s", u, created.ID)
+	}
+	if tab := d.ok("connection", "usage", "--project", "default", "--name", "partner", "-o", "table"); !strings.Contains(tab, "Caller") {
+		t.Errorf("connection usage -o table:\n%s", tab)
+	}
+
 	write("new.txt", "rotated-token-1f2e\n")
 	d.ok("connection", "update", "--project", "default", "--name", "partner", "--set", "credentials.keys.from_file=@"+filepath.Join(dir, "new.txt"))
 	again := decodeOut[client.Connection](t, d.ok("connection", "list-secrets", "--project", "default", "--name", "partner"))

@@ -34,6 +34,7 @@ connection; listing and showing never print them, list-secrets does (a data acti
   latchkey connection update --name N [--hub H] [--project P] [--file conn.yml] [--set PATH=VALUE]...
   latchkey connection delete --name N [--hub H] [--project P]
   latchkey connection list-secrets --name N [--hub H] [--project P]
+  latchkey connection usage --name N [--hub H] [--project P]      the proxy's callers, metered
 
 --hub defaults to "default"; without --project a command acts on the hub's shared connections.
 Every command takes --output json|table|yaml.
@@ -51,7 +52,7 @@ identity, readers_read_datastore_credentials): the hub's one Key Vault connectio
 	}
 	f := addServerFlags(cmd)
 	cmd.AddCommand(connectionCreate(e, f), connectionShow(e, f), connectionList(e, f), connectionUpdate(e, f),
-		connectionDelete(e, f), connectionListSecrets(e, f))
+		connectionDelete(e, f), connectionListSecrets(e, f), connectionUsage(e, f))
 	return cmd
 }
 
@@ -201,6 +202,22 @@ func connectionListSecrets(e *env, f *serverFlags) *cobra.Command {
 			return err
 		}
 		return renderFormat(e.stdout, cf.output, out, credentialTable(out))
+	})
+	return cmd
+}
+
+func connectionUsage(e *env, f *serverFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "usage --name N", Short: "Show the requests and tokens of each caller of the connection proxy, as the answering server metered them", Args: cobra.NoArgs}
+	cf := addConnectionFlags(cmd, true, "json")
+	cmd.RunE = withClient(e, f, func(cmd *cobra.Command, c *client.Client, _ []string) error {
+		if err := cf.needName(); err != nil {
+			return err
+		}
+		u, err := c.ConnectionUsage(cmd.Context(), cf.hub, cf.project, cf.name)
+		if err != nil {
+			return err
+		}
+		return renderFormat(e.stdout, cf.output, u, callerUsageTable(u.Callers))
 	})
 	return cmd
 }

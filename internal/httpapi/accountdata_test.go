@@ -192,7 +192,12 @@ func (a testGateway) Usage(account string) client.AccountUsage {
 	u := a.g.Usage(account)
 	out := client.AccountUsage{Account: u.Account, Requests: u.Requests, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
 	for _, c := range u.Callers {
-		out.Callers = append(out.Callers, client.CallerUsage{Key: c.Key, Requests: c.Requests, PromptTokens: c.PromptTokens, CompletionTokens: c.CompletionTokens})
+		cu := client.CallerUsage{Key: c.Key, Requests: c.Requests, PromptTokens: c.PromptTokens, CompletionTokens: c.CompletionTokens}
+		if !c.LastUsed.IsZero() {
+			t := c.LastUsed
+			cu.LastUsed = &t
+		}
+		out.Callers = append(out.Callers, cu)
 	}
 	return out
 }

@@ -153,6 +153,32 @@ func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, connectionOf(c, nil))
 }
 
+// connectionUsage answers what the callers of a connection's proxy used
+// through this server's gateway since it started. It takes what reading the
+// connection takes (through a project, its hub's shared one too).
+func (s *Server) connectionUsage(w http.ResponseWriter, r *http.Request) error {
+	if s.connections == nil {
+		return errNoConnections
+	}
+	ref := connRef(r)
+	noteAudit(r.Context()).scope = ref.Scope()
+	c, err := s.connections.Get(r.Context(), caller(r.Context()).ObjectID, ref)
+	if err != nil {
+		return err
+	}
+	noteAudit(r.Context()).scope = c.Scope
+	if s.gateway == nil {
+		return errs.E(errs.Unavailable, "httpapi.connectionUsage", "this server forwards no calls, so it meters none", nil)
+	}
+	u := s.gateway.Usage(ConnectionMeterName(c.Scope))
+	out := client.ConnectionUsage{Connection: c.Scope, Requests: u.Requests, PromptTokens: u.PromptTokens,
+		CompletionTokens: u.CompletionTokens, Callers: u.Callers}
+	if out.Callers == nil {
+		out.Callers = []client.CallerUsage{}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) putConnection(w http.ResponseWriter, r *http.Request) error {
 	if s.connections == nil {
 		return errNoConnections

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -534,6 +535,24 @@ func TestConnectionProxy(t *testing.T) {
 		u := e.gw.Usage(httpapi.ConnectionMeterName("/hubs/default/connections/llm"))
 		if u.Requests != 2 || len(u.Callers) != 1 || u.Callers[0].Key != "principal:"+user.ID {
 			t.Errorf("usage of llm = %+v, want 2 calls by principal:%s", u, user.ID)
+		}
+		// The management API shows it to whoever may read the connection:
+		// the hub's administrator, and the user through its project.
+		for who, c := range map[string]*client.Client{"admin": e.admin, "the user": base} {
+			project := map[string]string{"admin": "", "the user": "p1"}[who]
+			cu, err := c.ConnectionUsage(ctx, "default", project, "llm")
+			if err != nil || cu.Connection != "/hubs/default/connections/llm" || cu.Requests != 2 || len(cu.Callers) != 1 ||
+				cu.Callers[0].Key != "principal:"+user.ID || cu.Callers[0].LastUsed == nil {
+				t.Errorf("ConnectionUsage by %s = %+v, %v; want 2 calls by principal:%s", who, cu, err, user.ID)
+			}
+		}
+		outsider := e.clientOf(e.principal("outsider"))
+		var apiErr *client.Error
+		if _, err := outsider.ConnectionUsage(ctx, "default", "", "llm"); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden {
+			t.Errorf("ConnectionUsage by a principal who may not read the connection = %v, want 403", err)
+		}
+		if cu, err := e.admin.ConnectionUsage(ctx, "default", "p1", "partner"); err != nil || cu.Callers == nil {
+			t.Errorf("ConnectionUsage of a connection not called yet = %+v, %v; want an empty list of callers", cu, err)
 		}
 	})
 

@@ -192,12 +192,14 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/hubs/{hub}/connections/{name}", action: access.ConnectionsRead, handle: s.getConnection, scope: hubConnectionScope},
 		{pattern: "DELETE /api/v1/hubs/{hub}/connections/{name}", action: access.ConnectionsDelete, handle: s.deleteConnection, scope: hubConnectionScope},
 		{pattern: "POST /api/v1/hubs/{hub}/connections/{name}/listsecrets", action: access.ConnectionsListSecrets, handle: s.listConnectionSecrets, inHandler: true},
+		{pattern: "GET /api/v1/hubs/{hub}/connections/{name}/usage", action: access.ConnectionsRead, handle: s.connectionUsage, inHandler: true},
 		{pattern: "GET /api/v1/hubs/{hub}/projects/{project}/connections", action: access.ConnectionsRead, handle: s.listConnections, inHandler: true},
 		{pattern: "PUT /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsWrite, handle: s.putConnection, scope: projectConnectionScope},
 		{pattern: "PATCH /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsWrite, handle: s.patchConnection, scope: projectConnectionScope},
 		{pattern: "GET /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsRead, handle: s.getConnection, inHandler: true},
 		{pattern: "DELETE /api/v1/hubs/{hub}/projects/{project}/connections/{name}", action: access.ConnectionsDelete, handle: s.deleteConnection, scope: projectConnectionScope},
 		{pattern: "POST /api/v1/hubs/{hub}/projects/{project}/connections/{name}/listsecrets", action: access.ConnectionsListSecrets, handle: s.listConnectionSecrets, inHandler: true},
+		{pattern: "GET /api/v1/hubs/{hub}/projects/{project}/connections/{name}/usage", action: access.ConnectionsRead, handle: s.connectionUsage, inHandler: true},
 		// The connection proxy: {project} is "_" for a hub's connection.
 		{pattern: "/connections/{hub}/{project}/{name}/proxy/{rest...}", action: access.ConnectionsProxy, handle: s.proxyConnection, inHandler: true, dataCall: true},
 
