@@ -252,14 +252,33 @@ func (s *Service) makeKeys(ctx context.Context, name string) error {
 // saveProperties writes a's properties to its record and makes the write
 // visible everywhere.
 func (s *Service) saveProperties(ctx context.Context, a *Account) error {
+	return s.savePropertiesIf(ctx, a, nil)
+}
+
+// savePropertiesIf is saveProperties on condition, when prev is not nil,
+// that the record still holds *prev, the properties the change was computed
+// from; *prev becomes what was written. A record changed since is Conflict.
+func (s *Service) savePropertiesIf(ctx context.Context, a *Account, prev *[]byte) error {
 	r, err := s.store.Resource(ctx, a.Scope)
 	if err != nil {
 		return store.Error("account.save", "account "+a.Name, err)
 	}
 	r.Properties = a.encode()
 	r.Updated = store.Time(s.now())
-	if err := s.store.UpdateResource(ctx, r); err != nil {
+	if prev == nil {
+		err = s.store.UpdateResource(ctx, r)
+	} else {
+		err = s.store.UpdateResourceIf(ctx, r, *prev)
+	}
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return errs.E(errs.Conflict, "account.save", fmt.Sprintf(
+			"account %s changed while this step was taken (another rotation step, or a change, on this or another server): nothing was saved; run the step again, it continues from where the account is", a.Name), err)
+	case err != nil:
 		return store.Error("account.save", "account "+a.Name, err)
+	}
+	if prev != nil {
+		*prev = r.Properties
 	}
 	a.Updated = r.Updated
 	s.accounts.drop(a.Name)

@@ -67,7 +67,12 @@ func (s *Service) RotateKeys(ctx context.Context, callerID, name string, opts Ro
 	}
 	unlock := s.lockRotation(a.Name)
 	defer unlock()
-	if a, err = s.reread(ctx, a.Name); err != nil {
+	// The step is computed from the record as read here, and every write
+	// it makes is conditional on the record being as it left it: a step
+	// taken at the same time on another replica makes this one Conflict
+	// before it regenerates a key, or makes the other one Conflict.
+	a, prev, err := s.reread(ctx, a.Name)
+	if err != nil {
 		return RotationStep{}, err
 	}
 	next := *a
@@ -91,7 +96,7 @@ func (s *Service) RotateKeys(ctx context.Context, callerID, name string, opts Ro
 	case 2, 4:
 		old := map[int]string{2: store.Key1, 4: store.Key2}[step]
 		if !opts.Force {
-			held, retryAt, err := s.usedWithin(ctx, &next, old, opts.QuietPeriod)
+			held, retryAt, err := s.usedWithin(ctx, &next, &prev, old, opts.QuietPeriod)
 			if err != nil || len(held) > 0 {
 				out.ActiveKey, out.Held, out.RetryAt = next.ActiveKey, held, retryAt
 				return out, err
@@ -108,7 +113,7 @@ func (s *Service) RotateKeys(ctx context.Context, callerID, name string, opts Ro
 			next.Rotation = &r
 		}
 	}
-	if err := s.saveProperties(ctx, &next); err != nil {
+	if err := s.savePropertiesIf(ctx, &next, &prev); err != nil {
 		return RotationStep{}, err
 	}
 	out.Done, out.ActiveKey = true, next.ActiveKey
@@ -116,29 +121,31 @@ func (s *Service) RotateKeys(ctx context.Context, callerID, name string, opts Ro
 }
 
 // reread reads the account's record from the store, past the cache, so that
-// a rotation step starts from the last step taken on any replica.
-func (s *Service) reread(ctx context.Context, name string) (*Account, error) {
+// a rotation step starts from the last step taken on any replica. It
+// returns the record's properties as stored too.
+func (s *Service) reread(ctx context.Context, name string) (*Account, []byte, error) {
 	r, err := s.store.ResourceByName(ctx, store.Account, name)
 	if err != nil {
-		return nil, store.Error("account.RotateKeys", "account "+name, err)
+		return nil, nil, store.Error("account.RotateKeys", "account "+name, err)
 	}
 	a, err := accountOf(r)
 	if err != nil {
-		return nil, errs.E(errs.Internal, "account.RotateKeys", "", err)
+		return nil, nil, errs.E(errs.Internal, "account.RotateKeys", "", err)
 	}
-	return a, nil
+	return a, r.Properties, nil
 }
 
 // usedWithin returns the callers that used key kn of account a within quiet
 // of now, and when the key will have been quiet that long. First it records
-// the check on a's record: every replica, applying that change, writes the
-// uses it counted of a's keys, and the write waits until each has applied it,
-// so the uses read next are every replica's.
-func (s *Service) usedWithin(ctx context.Context, a *Account, kn string, quiet time.Duration) ([]KeyUse, time.Time, error) {
+// the check on a's record, if the record still holds *prev: every replica,
+// applying that change, writes the uses it counted of a's keys, and the
+// write waits until each has applied it, so the uses read next are every
+// replica's.
+func (s *Service) usedWithin(ctx context.Context, a *Account, prev *[]byte, kn string, quiet time.Duration) ([]KeyUse, time.Time, error) {
 	r := *a.Rotation
 	r.Checked = store.Time(s.now())
 	a.Rotation = &r
-	if err := s.saveProperties(ctx, a); err != nil {
+	if err := s.savePropertiesIf(ctx, a, prev); err != nil {
 		return nil, time.Time{}, err
 	}
 	uses, err := s.keyUses(ctx, a.Name)

@@ -1,6 +1,8 @@
 package account_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,5 +142,46 @@ func TestRotationSeesOtherReplicasUses(t *testing.T) {
 	st, err := writer.RotateKeys(ctx, e.admin, "aoai", account.RotateOptions{QuietPeriod: time.Minute})
 	if err != nil || st.Done || len(st.Held) != 1 || st.Held[0].Caller != "192.0.2.9" {
 		t.Errorf("step 2 with key1 in use on the other replica = %+v, %v; want it held, naming 192.0.2.9", st, err)
+	}
+}
+
+// TestRotationStepsRace: two replicas take the same step of one account's
+// rotation at once. Replica b takes step 2 while replica a is between
+// checking the old key's uses and regenerating it (inside a's write
+// barrier); a's step, computed from the record b has since changed, is then
+// refused with Conflict, so the rotation moves on once, by b's step.
+func TestRotationStepsRace(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	var b *account.Service
+	var bStep account.RotationStep
+	var bErr error
+	armed := false
+	sync := func(ctx context.Context) error {
+		if armed {
+			armed = false
+			bStep, bErr = b.RotateKeys(ctx, e.admin, "aoai", account.RotateOptions{Force: true})
+		}
+		return nil
+	}
+	a, _ := e.replica("a", sync)
+	b, _ = e.replica("b", nil)
+	if _, _, err := a.Put(ctx, e.admin, "default", "aoai", account.Spec{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := a.RotateKeys(ctx, e.admin, "aoai", account.RotateOptions{QuietPeriod: time.Minute}); err != nil || !st.Done || st.Step != 1 {
+		t.Fatalf("step 1 = %+v, %v", st, err)
+	}
+	armed = true
+	st, err := a.RotateKeys(ctx, e.admin, "aoai", account.RotateOptions{QuietPeriod: time.Minute})
+	if bErr != nil || !bStep.Done || bStep.Step != 2 {
+		t.Fatalf("replica b's step during a's = %+v, %v; want step 2 taken", bStep, bErr)
+	}
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(errs.Message(err), "run the step again") {
+		t.Errorf("replica a's step 2, computed before b's = %+v, %v; want Conflict saying to run it again", st, err)
+	}
+	// The rotation goes on from b's step: next is step 3, on either replica.
+	if st, err := a.RotateKeys(ctx, e.admin, "aoai", account.RotateOptions{QuietPeriod: time.Minute}); err != nil || !st.Done || st.Step != 3 {
+		t.Errorf("the next step = %+v, %v; want step 3", st, err)
 	}
 }

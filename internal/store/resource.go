@@ -56,6 +56,12 @@ type Resources interface {
 	// UpdateResource replaces the Properties and Updated of the resource at
 	// r.Scope. It returns an error wrapping ErrNotFound when there is none.
 	UpdateResource(ctx context.Context, r Resource) error
+	// UpdateResourceIf is UpdateResource on condition that the stored
+	// Properties are exactly prev (nil and empty are the same): a write
+	// that only applies to the state it was computed from. It returns an
+	// error wrapping ErrConflict when they are not, and ErrNotFound when
+	// there is no resource at r.Scope.
+	UpdateResourceIf(ctx context.Context, r Resource, prev []byte) error
 	// DeleteResource deletes the resource at scope. It returns an error
 	// wrapping ErrNotFound when there is none, and ErrConflict when another
 	// resource has it as Parent or, for a vault, while it holds secrets

@@ -111,6 +111,32 @@ func (d *DB) UpdateResource(ctx context.Context, r store.Resource) error {
 	})
 }
 
+// UpdateResourceIf replaces the Properties and Updated of the resource at
+// r.Scope if its stored Properties are prev, in one statement. It returns
+// an error wrapping store.ErrConflict when they are not, and
+// store.ErrNotFound when there is no resource at r.Scope.
+func (d *DB) UpdateResourceIf(ctx context.Context, r store.Resource, prev []byte) error {
+	op := "update resource " + r.Scope
+	return d.inTx(ctx, op, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, `UPDATE resources SET properties = $2, updated = $3 WHERE scope = $1 AND properties = $4`,
+			r.Scope, bytesIn(r.Properties), micros(r.Updated), bytesIn(prev))
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if n == 0 {
+			var one int
+			switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM resources WHERE scope = $1`, r.Scope).Scan(&one); {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("resource %s: %w", r.Scope, store.ErrNotFound)
+			case err != nil:
+				return fmt.Errorf("%s: %w", op, err)
+			}
+			return fmt.Errorf("resource %s changed since it was read: %w", r.Scope, store.ErrConflict)
+		}
+		return d.appendChange(ctx, tx, store.TopicResource, r.Scope, d.now())
+	})
+}
+
 // DeleteResource deletes the resource at scope. It returns an error wrapping
 // store.ErrNotFound when there is none, and store.ErrConflict when another
 // resource has it as Parent.

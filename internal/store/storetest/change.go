@@ -348,6 +348,8 @@ func changeSteps(ctx context.Context, s store.Store) []changeStep {
 		{"CreateResource", func() error { return s.CreateResource(ctx, h) }, on(store.TopicResource, h.Scope)},
 		{"CreateResource, child", func() error { return s.CreateResource(ctx, v) }, on(store.TopicResource, v.Scope)},
 		{"UpdateResource", func() error { return s.UpdateResource(ctx, v) }, on(store.TopicResource, v.Scope)},
+		{"UpdateResourceIf", func() error { return s.UpdateResourceIf(ctx, v, v.Properties) }, on(store.TopicResource, v.Scope)},
+		{"UpdateResourceIf, stale", func() error { return mustFail(s.UpdateResourceIf(ctx, v, []byte(`{"stale":true}`))) }, nil},
 		{"DeleteResource, with children", func() error { return mustFail(s.DeleteResource(ctx, h.Scope)) }, nil},
 		{"CreateRoleDefinition", func() error { return s.CreateRoleDefinition(ctx, role) }, on(store.TopicRoleDefinition, role.ID)},
 		{"UpdateRoleDefinition", func() error { return s.UpdateRoleDefinition(ctx, role) }, on(store.TopicRoleDefinition, role.ID)},

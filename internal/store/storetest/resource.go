@@ -19,6 +19,7 @@ func testResources(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Conflict", testResourceConflict},
 		{"NotFound", testResourceNotFound},
 		{"Update", testResourceUpdate},
+		{"UpdateIf", testResourceUpdateIf},
 		{"Delete", testResourceDelete},
 		{"DeleteVaultWithSecrets", testResourceDeleteVaultWithSecrets},
 		{"Pages", testResourcePages},
@@ -227,6 +228,42 @@ func testResourceUpdate(t *testing.T, s store.Store) {
 	}
 	checkResource(t, s, cleared)
 	checkResource(t, s, h)
+}
+
+// testResourceUpdateIf: a conditional update applies only to the
+// properties it was computed from; a stale one is refused and changes
+// nothing; empty and missing properties are the same.
+func testResourceUpdateIf(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	h := hub("h")
+	r := below(h, store.Account, "a")
+	mustCreateResource(t, s, h, r)
+	first := r
+	first.Properties, first.Updated = []byte(`{"step":2}`), baseTime().Add(time.Minute)
+	if err := s.UpdateResourceIf(ctx, first, r.Properties); err != nil {
+		t.Fatalf("UpdateResourceIf from the stored properties = %v", err)
+	}
+	checkResource(t, s, first)
+	stale := r
+	stale.Properties, stale.Updated = []byte(`{"step":3}`), baseTime().Add(2*time.Minute)
+	if err := s.UpdateResourceIf(ctx, stale, r.Properties); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("UpdateResourceIf from properties since replaced = %v, want ErrConflict", err)
+	}
+	checkResource(t, s, first)
+	missing := below(h, store.Account, "missing")
+	if err := s.UpdateResourceIf(ctx, missing, missing.Properties); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateResourceIf of no resource = %v, want ErrNotFound", err)
+	}
+	cleared := first
+	cleared.Properties = nil
+	if err := s.UpdateResourceIf(ctx, cleared, first.Properties); err != nil {
+		t.Fatalf("UpdateResourceIf to no properties = %v", err)
+	}
+	again := first
+	if err := s.UpdateResourceIf(ctx, again, []byte{}); err != nil {
+		t.Errorf("UpdateResourceIf from empty properties, stored as none = %v", err)
+	}
+	checkResource(t, s, again)
 }
 
 // testResourceDelete deletes resources bottom up: a parent cannot go before
