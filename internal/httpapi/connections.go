@@ -140,33 +140,38 @@ func projectOrHub(ref connection.Ref) string {
 }
 
 func (s *Server) getConnection(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.readConnection(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, connectionOf(c, nil))
+}
+
+// readConnection returns the connection the request's path names, if the
+// caller may read it, and makes it the scope of the request's audit event
+// (the hub's shared connection's, when reached through a project).
+func (s *Server) readConnection(r *http.Request) (*connection.Connection, error) {
 	if s.connections == nil {
-		return errNoConnections
+		return nil, errNoConnections
 	}
 	ref := connRef(r)
 	noteAudit(r.Context()).scope = ref.Scope()
 	c, err := s.connections.Get(r.Context(), caller(r.Context()).ObjectID, ref)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	noteAudit(r.Context()).scope = c.Scope
-	return writeJSON(w, http.StatusOK, connectionOf(c, nil))
+	return c, nil
 }
 
 // connectionUsage answers what the callers of a connection's proxy used
 // through this server's gateway since it started. It takes what reading the
 // connection takes (through a project, its hub's shared one too).
 func (s *Server) connectionUsage(w http.ResponseWriter, r *http.Request) error {
-	if s.connections == nil {
-		return errNoConnections
-	}
-	ref := connRef(r)
-	noteAudit(r.Context()).scope = ref.Scope()
-	c, err := s.connections.Get(r.Context(), caller(r.Context()).ObjectID, ref)
+	c, err := s.readConnection(r)
 	if err != nil {
 		return err
 	}
-	noteAudit(r.Context()).scope = c.Scope
 	if s.gateway == nil {
 		return errs.E(errs.Unavailable, "httpapi.connectionUsage", "this server forwards no calls, so it meters none", nil)
 	}
