@@ -19,6 +19,10 @@ type AuditEvent struct {
 	Result        string    `json:"result"`
 	Status        int       `json:"status"`
 	Reason        string    `json:"reason,omitempty"`
+	// Hash is the audit trail's chain head after this event, in hex: a
+	// copy that keeps it shows whether the trail was rewritten since
+	// (latchkey audit verify --copy).
+	Hash string `json:"hash,omitempty"`
 }
 
 // AuditFilter selects audit events for AuditEvents; fields left zero match

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"cmp"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,7 +28,7 @@ func newAuditCommand(e *env) *cobra.Command {
 
   latchkey audit list [--principal ID] [--operation PREFIX] [--scope SCOPE] [--since T] [--until T]
                       [--result allowed|denied|failed] [--top N | --all] [--output table|json]
-  latchkey audit verify
+  latchkey audit verify [--copy SINK-FILE.jsonl]
 
 Times are RFC 3339 (2026-01-02T15:04:05Z), dates (2026-01-02, UTC), or durations before now
 (30m, 24h, 7d). Listing needs Latchkey.Insights/auditEvents/read at the scope (Reader holds
@@ -169,10 +173,25 @@ func newAuditVerifyCommand(e *env, f *serverFlags) *cobra.Command {
 		Long: `Walk the audit trail's SHA-256 chain on the server, from the oldest event kept to the head,
 recomputing every event's hash. Prints one line and exits 0 when the chain holds; exits 1 with
 the first event that breaks it (changed, missing or out of place) otherwise. Keep the head it
-prints somewhere the database's writers cannot reach, to compare later.`,
+prints somewhere the database's writers cannot reach, to compare later.
+
+A chain that holds may still have been rewritten whole, by someone who recomputed every
+hash after the change. Sinks copy each event with the chain head after it ("hash"): with
+--copy FILE (a sink's JSON Lines file), verify also compares the trail with that copy and
+exits 1 naming the first event whose hash differs or that the trail lost. Events the trail
+no longer keeps (pruned) and events the copy lacks (a sink that dropped them, or a scoped
+one) are not compared.`,
 		Args: cobra.NoArgs,
 	}
+	copyFile := cmd.Flags().String("copy", "", "a sink's JSON Lines copy of the trail to compare the trail with")
 	cmd.RunE = withClient(e, f, func(cmd *cobra.Command, c *client.Client, _ []string) error {
+		var copied []client.AuditEvent
+		if *copyFile != "" {
+			var err error
+			if copied, err = readAuditCopy(*copyFile); err != nil {
+				return err
+			}
+		}
 		v, err := c.VerifyAuditTrail(cmd.Context())
 		if err != nil {
 			return err
@@ -192,8 +211,105 @@ prints somewhere the database's writers cannot reach, to compare later.`,
 		if head == "" {
 			head = "none: the trail is empty"
 		}
-		_, err = fmt.Fprintf(e.stdout, "audit trail intact: %d events in %d batches verified%s, head %s\n", v.Events, v.Batches, from, head)
+		if _, err := fmt.Fprintf(e.stdout, "audit trail intact: %d events in %d batches verified%s, head %s\n", v.Events, v.Batches, from, head); err != nil {
+			return err
+		}
+		if *copyFile == "" {
+			return nil
+		}
+		compared, err := compareAuditCopy(cmd.Context(), c, copied, v.FirstSeq)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *copyFile, err)
+		}
+		_, err = fmt.Fprintf(e.stdout, "the trail agrees with %s: %d events compared\n", *copyFile, compared)
 		return err
 	})
 	return cmd
+}
+
+// readAuditCopy reads a sink's JSON Lines copy of the audit trail: the
+// events that carry a chain hash, in the file's order.
+func readAuditCopy(path string) ([]client.AuditEvent, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--copy: %w", err)
+	}
+	var out []client.AuditEvent
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var ev client.AuditEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Seq <= 0 {
+			return nil, fmt.Errorf("--copy %s line %d is not an audit event as a sink writes it (one JSON object with a seq per line)", path, i+1)
+		}
+		if ev.Hash != "" {
+			out = append(out, ev)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--copy %s holds no event with a chain hash: give a file a sink of this version of Latchkey wrote", path)
+	}
+	return out, nil
+}
+
+// compareAuditCopy compares copied events (each with its hash) with the
+// trail's, from firstSeq (the oldest event the trail keeps) on, and returns
+// how many it compared, or an error naming the first event that differs or
+// that the trail lacks. It lists the trail over the copy's span of time,
+// with a minute's margin either side: the listing filters by the batches'
+// times, which an event's own time only approaches.
+func compareAuditCopy(ctx context.Context, c *client.Client, copied []client.AuditEvent, firstSeq int64) (int, error) {
+	var kept []client.AuditEvent
+	for _, ev := range copied {
+		if ev.Seq >= firstSeq {
+			kept = append(kept, ev)
+		}
+	}
+	if len(kept) == 0 {
+		return 0, nil
+	}
+	since, until := kept[0].Time, kept[0].Time
+	for _, ev := range kept {
+		since, until = minTime(since, ev.Time), maxTime(until, ev.Time)
+	}
+	stored := map[int64]string{}
+	f := client.AuditFilter{Scope: "/", Since: since.Add(-time.Minute), Until: until.Add(time.Minute)}
+	for p := (client.AuditPage{Top: 1000}); ; {
+		evs, next, err := c.AuditEvents(ctx, f, p)
+		if err != nil {
+			return 0, err
+		}
+		for _, ev := range evs {
+			stored[ev.Seq] = ev.Hash
+		}
+		if next.SkipToken == "" {
+			break
+		}
+		p = next
+	}
+	slices.SortFunc(kept, func(a, b client.AuditEvent) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, ev := range kept {
+		switch h, ok := stored[ev.Seq]; {
+		case !ok:
+			return 0, fmt.Errorf("event %d (%s, %s) is in the copy but not in the trail: the trail was rewritten or cut at or before it", ev.Seq, ev.Operation, ev.Time.UTC().Format(time.RFC3339))
+		case h != ev.Hash:
+			return 0, fmt.Errorf("event %d's chain hash in the trail differs from the copy's: the trail was rewritten at or before event %d", ev.Seq, ev.Seq)
+		}
+	}
+	return len(kept), nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,6 +102,47 @@ func TestAuditSinksWriteRequests(t *testing.T) {
 	waitFor(t, "the project's event in the tenant file", func() bool {
 		return slices.ContainsFunc(readFileEvents(t, tenantFile), func(e client.AuditEvent) bool { return e.Scope == "/hubs/default/projects/audited" })
 	})
+	// The file is a copy the trail can be checked against: each event has
+	// the chain head after it. verify --copy agrees with the copy as it is,
+	// and names the first event whose hash, or whose presence, differs.
+	home := t.TempDir()
+	d := &devCLI{t: t, data: data, home: home, env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}}
+	if out := d.ok("audit", "verify", "--copy", tenantFile); !strings.Contains(out, "the trail agrees with "+tenantFile) {
+		t.Errorf("audit verify --copy of the sink's file printed %q", out)
+	}
+	copied := readFileEvents(t, tenantFile)
+	for _, e := range copied {
+		if len(e.Hash) != 64 {
+			t.Fatalf("event %d in the file has chain hash %q, want 64 hex digits", e.Seq, e.Hash)
+		}
+	}
+	tamper := func(name string, change func(e *client.AuditEvent)) string {
+		t.Helper()
+		events := slices.Clone(copied)
+		change(&events[len(events)/2])
+		var b strings.Builder
+		for _, e := range events {
+			line, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Write(append(line, '\n'))
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	mid := copied[len(copied)/2].Seq
+	d.fails(fmt.Sprintf("event %d's chain hash in the trail differs from the copy's", mid), "audit", "verify", "--copy",
+		tamper("other-hash.jsonl", func(e *client.AuditEvent) { e.Hash = strings.Repeat("0", 64) }))
+	d.fails("is in the copy but not in the trail", "audit", "verify", "--copy",
+		tamper("lost-event.jsonl", func(e *client.AuditEvent) { e.Seq = 1 << 40 }))
+	garbage := filepath.Join(dir, "garbage.jsonl")
+	os.WriteFile(garbage, []byte("{\"seq\":1,\"hash\":\"00\"}\nnot json\n"), 0o600)
+	d.fails("line 2 is not an audit event", "audit", "verify", "--copy", garbage)
+
 	srv.cmd.Process.Signal(syscall.SIGTERM)
 	if code := srv.wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("latchkey dev exited %d; stderr:\n%s", code, srv.stderr)

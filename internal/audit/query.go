@@ -26,6 +26,10 @@ type Filter struct {
 type Entry struct {
 	Seq int64
 	Event
+	// Hash is the chain head after this event: the hash over the trail up
+	// to and including it. A copy that keeps it can tell a rewritten trail
+	// from the one it copied.
+	Hash []byte
 }
 
 // Query lists the events that match f, one page at a time, and returns the
@@ -64,7 +68,7 @@ func Query(ctx context.Context, st store.Audit, f Filter, p store.Page) ([]Entry
 	}
 	entries := make([]Entry, len(rs))
 	for i, r := range rs {
-		entries[i] = Entry{Seq: r.Seq, Event: eventOf(r)}
+		entries[i] = Entry{Seq: r.Seq, Event: eventOf(r), Hash: r.Hash}
 	}
 	return entries, next, nil
 }

@@ -30,7 +30,7 @@ func (w *Writer) offer(b store.AuditBatch, events []store.AuditEvent) {
 	}
 	entries := make([]Entry, len(events))
 	for i := range events {
-		entries[i] = Entry{Seq: b.FirstSeq + int64(i), Event: eventOf(events[i])}
+		entries[i] = Entry{Seq: b.FirstSeq + int64(i), Event: eventOf(events[i]), Hash: events[i].Hash}
 	}
 	for _, s := range w.sinks {
 		s.Offer(entries)

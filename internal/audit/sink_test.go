@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -105,6 +106,13 @@ func TestSinksGetStoredBatches(t *testing.T) {
 	}
 	if n := len(want[0].Reason); n != 1024 {
 		t.Errorf("the stored reason has %d bytes, want 1024", n)
+	}
+	// Each event carries the chain head after it, to sinks and listings
+	// alike (compared below): what a copy keeps to catch a rewritten trail.
+	for i, e := range want {
+		if len(e.Hash) != 32 || i > 0 && bytes.Equal(e.Hash, want[i-1].Hash) {
+			t.Fatalf("event %d has chain hash %x: want 32 bytes, unlike the one before", e.Seq, e.Hash)
+		}
 	}
 	for i, s := range sinks {
 		got := s.entries()

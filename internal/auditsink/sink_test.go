@@ -1,6 +1,7 @@
 package auditsink_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -36,6 +37,7 @@ func TestStreamLines(t *testing.T) {
 	first.Reason = `denied: <no role> & "quotes"`
 	first.Result = audit.Denied
 	first.Status = 403
+	first.Hash = bytes.Repeat([]byte{0xab}, 32) // the chain head after the event
 	anonymous := audit.Entry{Seq: 2, Event: audit.Event{Time: first.Time, Operation: "Latchkey.Identity/token/action", Result: audit.Failed, Status: 400}}
 	s.Offer([]audit.Entry{first, anonymous})
 	s.Offer(entries(3, 500, "/"))

@@ -2,6 +2,7 @@ package auditsink
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 
 	"github.com/latchkey/latchkey/client"
@@ -30,6 +31,7 @@ func WireEvent(e audit.Entry) client.AuditEvent {
 		Result:        string(e.Result),
 		Status:        e.Status,
 		Reason:        e.Reason,
+		Hash:          hex.EncodeToString(e.Hash),
 	}
 }
 

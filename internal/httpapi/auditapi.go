@@ -113,6 +113,7 @@ func auditEventOf(e audit.Entry) client.AuditEvent {
 		Seq: e.Seq, Time: e.Time, CorrelationID: e.CorrelationID, PrincipalID: e.PrincipalID,
 		PrincipalType: e.PrincipalType, PrincipalName: e.PrincipalName, AuthMethod: e.AuthMethod,
 		Operation: e.Operation, Scope: e.Scope, Result: string(e.Result), Status: e.Status, Reason: e.Reason,
+		Hash: hex.EncodeToString(e.Hash),
 	}
 	if e.ClientIP.IsValid() {
 		out.ClientIP = e.ClientIP.String()
