@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -45,6 +46,11 @@ type Config struct {
 	TokenRatePerClient  string `yaml:"token_rate_per_client"`
 	TokenRatePerAddress string `yaml:"token_rate_per_address"`
 
+	// TrustedProxies lists, comma-separated, the address ranges (CIDR, or
+	// single addresses) of the proxies and load balancers in front of the
+	// server, whose X-Forwarded-For names the client. Empty: none.
+	TrustedProxies string `yaml:"trusted_proxies"`
+
 	// Audit is the audit trail's retention and sinks (auditconfig.go).
 	Audit AuditConfig `yaml:"audit"`
 
@@ -59,9 +65,9 @@ func (c Config) String() string {
 	if c.MasterKey != "" {
 		mk = "[REDACTED]"
 	}
-	return fmt.Sprintf("addr=%s data=%s database=%s tls_cert=%s tls_key=%s master_key_file=%s master_key=%s log_format=%s log_level=%s shutdown_timeout=%s token_rate_per_client=%s token_rate_per_address=%s",
+	return fmt.Sprintf("addr=%s data=%s database=%s tls_cert=%s tls_key=%s master_key_file=%s master_key=%s log_format=%s log_level=%s shutdown_timeout=%s token_rate_per_client=%s token_rate_per_address=%s trusted_proxies=%s",
 		c.Addr, c.Data, redactDSN(c.Database), c.TLSCert, c.TLSKey, c.MasterKeyFile, mk, c.LogFormat, c.LogLevel, c.ShutdownTimeout,
-		c.TokenRatePerClient, c.TokenRatePerAddress) + " audit: " + c.Audit.String()
+		c.TokenRatePerClient, c.TokenRatePerAddress, c.TrustedProxies) + " audit: " + c.Audit.String()
 }
 
 // option is one configuration key: its YAML name, flag, environment variable and
@@ -109,6 +115,9 @@ var options = []option{
 	stringOption("token_rate_per_address", "token-rate-per-address",
 		fmt.Sprintf("token requests per second per source address, burst twice that; 0 means %g, off disables", float64(identity.DefaultThrottle.PerAddress)),
 		func(c *Config) *string { return &c.TokenRatePerAddress }),
+	stringOption("trusted_proxies", "trusted-proxies",
+		"address ranges of the proxies in front of the server, whose X-Forwarded-For names the client: CIDRs such as 10.0.0.0/8, comma-separated",
+		func(c *Config) *string { return &c.TrustedProxies }),
 	{
 		key: "audit.retention", flag: "audit-retention", env: "LATCHKEY_AUDIT_RETENTION",
 		usage: "how long the audit trail keeps events: 365d (the default), 90d, 8760h, or forever",
@@ -215,10 +224,35 @@ func (c Config) validate() error {
 	if _, err := c.throttleOptions(); err != nil {
 		problems = append(problems, err)
 	}
+	if _, err := c.trustedProxies(); err != nil {
+		problems = append(problems, err)
+	}
 	if err := c.Audit.validate(); err != nil {
 		problems = append(problems, err)
 	}
 	return errors.Join(problems...)
+}
+
+// trustedProxies parses TrustedProxies: CIDRs, or single addresses (a /32
+// or /128), separated by commas.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("trusted_proxies: %q is not an address range: write CIDRs such as 10.0.0.0/8 or 192.0.2.10/32, separated by commas", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // maxTokenRate bounds a token rate setting: beyond it a limit means nothing, and

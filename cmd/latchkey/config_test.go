@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,5 +227,31 @@ func TestConfigTokenRateErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigTrustedProxies: CIDRs and single addresses, comma-separated;
+// anything else is refused naming it.
+func TestConfigTrustedProxies(t *testing.T) {
+	c := devDefaults()
+	c.TrustedProxies = " 10.0.0.0/8, 192.0.2.10 ,2001:db8::/32,, ::ffff:198.51.100.1"
+	got, err := c.trustedProxies()
+	if err != nil || c.validate() != nil {
+		t.Fatalf("trustedProxies = %v, %v; validate = %v", got, err, c.validate())
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.10/32", "2001:db8::/32", "198.51.100.1/32"}
+	if len(got) != len(want) {
+		t.Fatalf("trustedProxies = %v, want %v", got, want)
+	}
+	for i, p := range got {
+		if p.String() != want[i] {
+			t.Errorf("trustedProxies[%d] = %s, want %s", i, p, want[i])
+		}
+	}
+	for _, bad := range []string{"10.0.0.0/33", "lb.internal", "10.0.0.1:443", "fe80::1%eth0"} {
+		c.TrustedProxies = "10.0.0.0/8," + bad
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("trusted_proxies: %q is not an address range", bad)) {
+			t.Errorf("validate with trusted_proxies %q = %v, want it named", bad, err)
+		}
 	}
 }

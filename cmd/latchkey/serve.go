@@ -103,6 +103,10 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 	// The gateway forwards the accounts' model calls to their upstreams,
 	// trusting the system's roots.
 	gw := gateway.New(gateway.Options{Logger: logger, Registerer: reg})
+	proxies, err := c.trustedProxies() // checked by validate
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Options{
 		Logger: logger, Registry: reg, Ready: st.Ping, Identity: a.identity, Access: a.access,
 		Authorize: func(ctx context.Context, c *identity.Claims, action httpapi.Action, scope string) error {
@@ -111,7 +115,7 @@ func runServer(ctx context.Context, c Config, e *env, onReady readyFunc) error {
 		VaultURL: vaultURL(c.VaultDomain, ln.Addr()), Vault: a.vault, VaultDomain: c.VaultDomain, Audit: a.audit,
 		AuditStore: st, Review: a.review,
 		Accounts: a.accounts, Gateway: gatewayAdapter{gw},
-		Connections: a.connections,
+		Connections: a.connections, TrustedProxies: proxies,
 	})
 	if err := httpapi.RegisterMetrics(reg, httpapi.MetricSources{Identity: a.identity, Access: a.access, Vault: a.vault, Audit: a.audit}); err != nil {
 		return fmt.Errorf("register metrics: %w", err)

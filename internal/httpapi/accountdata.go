@@ -65,7 +65,7 @@ func (s *Server) authenticateAccount(r *http.Request, rt route) (*http.Request, 
 	}
 	switch token := bearerToken(r); {
 	case key != "":
-		c, err := svc.AuthenticateKey(ctx, a.Name, key, clientIP(r))
+		c, err := svc.AuthenticateKey(ctx, a.Name, key, s.clientIP(r))
 		if err != nil {
 			return r, err
 		}
@@ -77,7 +77,7 @@ func (s *Server) authenticateAccount(r *http.Request, rt route) (*http.Request, 
 		return r, errs.E(errs.Unauthenticated, o, "Access denied due to missing subscription key or token: send one of the account's keys in api-key or Ocp-Apim-Subscription-Key, "+
 			"or Authorization: Bearer with an STS token or an Entra token for https://cognitiveservices.azure.com", nil)
 	case account.IsToken(token):
-		c, err := svc.AuthenticateToken(ctx, a.Name, token, clientIP(r))
+		c, err := svc.AuthenticateToken(ctx, a.Name, token, s.clientIP(r))
 		if err != nil {
 			return r, err
 		}

@@ -86,7 +86,7 @@ func (s *Server) auditEvent(r *http.Request, rt route, status int, err error) au
 			e.Scope = rt.scope(r)
 		}
 	}
-	if ip, perr := netip.ParseAddr(clientIP(r)); perr == nil {
+	if ip, perr := netip.ParseAddr(s.clientIP(r)); perr == nil {
 		e.ClientIP = ip
 	}
 	switch {

@@ -48,7 +48,7 @@ func (s *Server) connectionCaller(r *http.Request) connection.Caller {
 	if c.Name != "" {
 		e.PrincipalName = c.Name
 	}
-	if ip, err := netip.ParseAddr(clientIP(r)); err == nil {
+	if ip, err := netip.ParseAddr(s.clientIP(r)); err == nil {
 		e.ClientIP = ip
 	}
 	return connection.Caller{ID: c.ObjectID, Audit: e}

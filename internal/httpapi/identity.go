@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 
@@ -104,7 +103,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.Host = publicHost(r)
-	req.RemoteAddr = clientIP(r)
+	req.RemoteAddr = s.clientIP(r)
 	note := noteAudit(r.Context())
 	note.principalName, note.authMethod = firstNonEmpty(req.ClientID, req.Username), req.Method()
 	resp, err := s.identity.Token(r.Context(), req)
@@ -117,15 +116,6 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Pragma", "no-cache")
 	expiresIn := resp.Claims.Expiry - resp.Claims.IssuedAt
 	return writeJSON(w, http.StatusOK, tokenBody{TokenType: "Bearer", ExpiresIn: expiresIn, ExtExpiresIn: expiresIn, AccessToken: resp.AccessToken})
-}
-
-// clientIP is the address of the connection's peer.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func quoteShort(s string) string {

@@ -68,7 +68,7 @@ func (s *Server) authenticateVault(r *http.Request) (*http.Request, error) {
 	if s.auditor != nil {
 		noteAudit(r.Context()).scope = s.vault.Scope(r.Context(), name, r.PathValue("name"))
 	}
-	if err := s.vault.CheckNetwork(r.Context(), name, clientIP(r)); err != nil {
+	if err := s.vault.CheckNetwork(r.Context(), name, s.clientIP(r)); err != nil {
 		return r, err
 	}
 	_, resourceHost, _ := s.vaultOfHost(r.Host)

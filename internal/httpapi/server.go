@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -64,6 +65,11 @@ type Options struct {
 	// Review runs access reviews. Nil leaves their routes answering 503.
 	AuditStore store.Audit
 	Review     *review.Service
+	// TrustedProxies are the address ranges of proxies and load balancers
+	// in front of the server: a request from one of them is taken to come
+	// from the address it names in X-Forwarded-For (see clientIP). Empty:
+	// the client is the TCP peer, and forwarded headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves every surface of Latchkey on one listener. It is safe for
@@ -88,6 +94,7 @@ type Server struct {
 	accounts       *account.Service
 	gateway        Gateway
 	connections    *connection.Service
+	trustedProxies []netip.Prefix
 }
 
 // New builds a Server and its routes.
@@ -111,6 +118,7 @@ func New(opts Options) *Server {
 		accounts:       opts.Accounts,
 		gateway:        opts.Gateway,
 		connections:    opts.Connections,
+		trustedProxies: opts.TrustedProxies,
 	}
 	if opts.Vault != nil {
 		s.vaultDomain = strings.ToLower(opts.VaultDomain)
