@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/client"
-	"github.com/latchkey/latchkey/internal/devmode"
 )
 
 // readEvents decodes the audit events among text's lines (the lines that
@@ -74,12 +73,7 @@ func TestAuditSinksWriteRequests(t *testing.T) {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := startCLI(t, nil, "dev", "--config", cfg, "--data", data, "--addr", "127.0.0.1:0")
-	waitDevJSON(t, srv, data)
-	info, err := devmode.ReadInfo(data)
-	if err != nil || info.Admin == nil {
-		t.Fatalf("dev.json: %+v, %v", info, err)
-	}
+	srv, info := startDevIn(t, data, "--config", cfg)
 	hc := httpsClient(t, info.CACert)
 	tokenURL := client.TokenURL(info.AuthorityHost, info.TenantID)
 	admin := client.New(info.URL, hc, &client.ClientCredentials{TokenURL: tokenURL, ClientID: info.Admin.ClientID, Secret: info.Admin.ClientSecret, HTTPClient: hc})

@@ -28,7 +28,21 @@ type devCLI struct {
 func startDevCLI(t *testing.T) *devCLI {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
-	srv := startCLI(t, nil, "dev", "--data", data, "--addr", "127.0.0.1:0")
+	srv, _ := startDevIn(t, data)
+	t.Cleanup(func() {
+		srv.cmd.Process.Signal(syscall.SIGTERM)
+		srv.wait(t, 15*time.Second)
+	})
+	home := t.TempDir()
+	return &devCLI{t: t, data: data, home: home, env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}}
+}
+
+// startDevIn starts `latchkey dev --data data --addr 127.0.0.1:0 args...`,
+// waits for its dev.json, which must name the dev admin, and returns the
+// process and what dev.json says.
+func startDevIn(t *testing.T, data string, args ...string) (*cli, devmode.Info) {
+	t.Helper()
+	srv := startCLI(t, nil, append([]string{"dev", "--data", data, "--addr", "127.0.0.1:0"}, args...)...)
 	waitDevJSON(t, srv, data)
 	info, err := devmode.ReadInfo(data)
 	if err != nil {
@@ -37,12 +51,7 @@ func startDevCLI(t *testing.T) *devCLI {
 	if info.Admin == nil || info.Admin.ClientID == "" || info.Admin.ClientSecret == "" {
 		t.Fatalf("dev.json names no admin {clientId, clientSecret}: %+v", info)
 	}
-	t.Cleanup(func() {
-		srv.cmd.Process.Signal(syscall.SIGTERM)
-		srv.wait(t, 15*time.Second)
-	})
-	home := t.TempDir()
-	return &devCLI{t: t, data: data, home: home, env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}}
+	return srv, info
 }
 
 // run runs latchkey args --data DATA and returns its exit code, stdout and

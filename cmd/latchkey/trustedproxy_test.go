@@ -9,20 +9,13 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/client"
-	"github.com/latchkey/latchkey/internal/devmode"
 )
 
 // TestTrustedProxies: with --trusted-proxies naming the address requests
 // come from, the audit trail records the client X-Forwarded-For names; a
 // request without the header is its peer's.
 func TestTrustedProxies(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	srv := startCLI(t, nil, "dev", "--data", data, "--addr", "127.0.0.1:0", "--trusted-proxies", "127.0.0.1/32")
-	waitDevJSON(t, srv, data)
-	info, err := devmode.ReadInfo(data)
-	if err != nil || info.Admin == nil {
-		t.Fatalf("dev.json: %+v, %v", info, err)
-	}
+	_, info := startDevIn(t, filepath.Join(t.TempDir(), "data"), "--trusted-proxies", "127.0.0.1/32")
 	hc := httpsClient(t, info.CACert)
 	tokenURL := client.TokenURL(info.AuthorityHost, info.TenantID)
 	refused := func(forwardedFor string) {
