@@ -257,8 +257,9 @@ func readAuditCopy(path string) ([]client.AuditEvent, error) {
 // trail's, from firstSeq (the oldest event the trail keeps) on, and returns
 // how many it compared, or an error naming the first event that differs or
 // that the trail lacks. It lists the trail over the copy's span of time,
-// with a minute's margin either side: the listing filters by the batches'
-// times, which an event's own time only approaches.
+// with an hour's margin either side: the listing filters by the batches'
+// times, and an event's own time can be its request's start, up to a
+// model call's 30 minutes before the batch that stored it.
 func compareAuditCopy(ctx context.Context, c *client.Client, copied []client.AuditEvent, firstSeq int64) (int, error) {
 	var kept []client.AuditEvent
 	for _, ev := range copied {
@@ -274,7 +275,7 @@ func compareAuditCopy(ctx context.Context, c *client.Client, copied []client.Aud
 		since, until = minTime(since, ev.Time), maxTime(until, ev.Time)
 	}
 	stored := map[int64]string{}
-	f := client.AuditFilter{Scope: "/", Since: since.Add(-time.Minute), Until: until.Add(time.Minute)}
+	f := client.AuditFilter{Scope: "/", Since: since.Add(-time.Hour), Until: until.Add(time.Hour)}
 	for p := (client.AuditPage{Top: 1000}); ; {
 		evs, next, err := c.AuditEvents(ctx, f, p)
 		if err != nil {
