@@ -348,13 +348,7 @@ func (s *Service) mayDropUpstreamKey(ctx context.Context, callerID string, a *Ac
 		return "", errs.E(errs.Unavailable, o, "", err)
 	}
 	scope := v.Scope + "/secrets/" + a.Upstream.Secret
-	var missing []string
-	for _, action := range []string{access.RoleAssignmentsDelete, access.SecretsDelete} {
-		if !s.access.Decide(callerID, action, scope).Allowed {
-			missing = append(missing, action)
-		}
-	}
-	if len(missing) > 0 {
+	if missing := s.missing(callerID, scope, access.RoleAssignmentsDelete, access.SecretsDelete); len(missing) > 0 {
 		return "", errs.E(errs.Forbidden, o, fmt.Sprintf(
 			"account %s would no longer use its upstream key, so its secret %s of vault %s is deleted with its identity's access to it: the caller lacks %s at %s. Ask for Key Vault Secrets Officer and User Access Administrator there",
 			a.Name, a.Upstream.Secret, a.Upstream.Vault, strings.Join(missing, ", "), scope), nil)
@@ -432,19 +426,12 @@ func (s *Service) keyTarget(ctx context.Context, callerID, hub, account, want st
 	}
 	t := &secretTarget{vault: v.Name, secret: upstreamSecretName(account)}
 	t.scope = v.Scope + "/secrets/" + t.secret
-	var missing []string
-	for _, action := range []string{access.SecretsSet, access.RoleAssignmentsWrite, access.SecretsGet, access.SecretsReadMetadata} {
-		if !s.access.Decide(callerID, action, t.scope).Allowed {
-			missing = append(missing, action)
-		}
-	}
+	missing := s.missing(callerID, t.scope, access.SecretsSet, access.RoleAssignmentsWrite, access.SecretsGet, access.SecretsReadMetadata)
 	if len(missing) == 0 { // the caller may read the secret's metadata
 		switch _, err := s.vault.GetDeleted(ctx, callerID, t.vault, t.secret); {
 		case err == nil:
 			t.deleted = true
-			if !s.access.Decide(callerID, access.SecretsRecover, t.scope).Allowed {
-				missing = append(missing, access.SecretsRecover)
-			}
+			missing = s.missing(callerID, t.scope, access.SecretsRecover)
 		case !errs.Is(err, errs.NotFound):
 			return nil, err
 		}
@@ -459,6 +446,17 @@ func (s *Service) keyTarget(ctx context.Context, callerID, hub, account, want st
 			t.vault, t.secret, recovered, strings.Join(missing, ", "), t.scope), nil)
 	}
 	return t, nil
+}
+
+// missing returns those of actions the caller may not take at scope.
+func (s *Service) missing(callerID, scope string, actions ...string) []string {
+	var out []string
+	for _, action := range actions {
+		if !s.access.Decide(callerID, action, scope).Allowed {
+			out = append(out, action)
+		}
+	}
+	return out
 }
 
 // storeUpstreamKey writes the upstream key as a new version of the account's
